@@ -1,0 +1,55 @@
+"""`threadline serve` and the first-run bootstrap that `make run` uses."""
+
+from __future__ import annotations
+
+import secrets
+
+import typer
+import uvicorn
+from sqlalchemy import func, select
+
+from threadline.accounts import count_users, create_user
+from threadline.app import create_app
+from threadline.cli.common import console, database, one_line_errors, open_db
+from threadline.clock import utcnow
+from threadline.config import get_settings
+from threadline.demo import generate_demo
+from threadline.ingest import list_sources
+from threadline.storage.models import Profile
+
+
+@one_line_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", envvar="HOST", help="Interface to listen on."),
+    port: int = typer.Option(8000, envvar="PORT", help="HTTP port."),
+) -> None:
+    """Serve the web workspace, the ingestion API and the REST API."""
+    settings = get_settings()
+    db = open_db()
+    console.print(f"Threadline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    # Access logs would write query strings such as ?email=... to disk: no PII in logs.
+    uvicorn.run(create_app(settings, db=db), host=host, port=port, access_log=False, log_level="info")
+
+
+@one_line_errors
+def bootstrap(
+    customers: int = typer.Option(None, help="Demo customers to load into an empty database."),
+    locale: str = typer.Option("en_US", help="en_US or zh_CN."),
+) -> None:
+    """First run: create the first admin and a demo data set if the database is empty; print them."""
+    settings = get_settings()
+    with database() as db:
+        if count_users(db) == 0:
+            password = settings.admin_password or secrets.token_urlsafe(12)
+            create_user(db, settings.admin_email, "admin", password, now=utcnow())
+            console.print(f"[bold]first admin[/bold]: {settings.admin_email}  password: {password}")
+            console.print("  (shown once; set THREADLINE_ADMIN_PASSWORD to choose it)")
+        with db.read() as session:
+            empty = not session.scalar(select(func.count()).select_from(Profile))
+        if empty:
+            count = customers if customers is not None else settings.demo_customers
+            report = generate_demo(db, settings, customers=count, seed=7, locale=locale, progress=True)
+            console.print(f"loaded demo data: {report}")
+        console.print("[bold]write keys[/bold] (HTTP Basic username for /v1/*):")
+        for source in list_sources(db):
+            console.print(f"  {source.name:<16} {source.channel:<12} {source.write_key}")

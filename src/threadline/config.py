@@ -1,0 +1,91 @@
+"""One Settings object for the whole of Threadline.
+
+Every field carries a description: `threadline config` prints them and docs/configuration.md lists them
+(tests/test_config.py fails when the two drift apart).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CHANNELS = ("web", "app", "store", "call_center", "email", "sms", "social", "chat", "other")
+
+# Placeholder secrets that must never protect a real deployment (full-stack-fastapi-template habit).
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./threadline.db",
+        description="SQLAlchemy URL of the database: sqlite:///path (embedded, default) or "
+        "postgresql+psycopg://user@host/db (production).",
+    )
+    secret_key: str = Field(
+        "",
+        description="Secret used to sign sessions and to salt hashes. Empty means a random key per "
+        "process (fine for a laptop; set it in production so sessions survive restarts).",
+    )
+    default_region: str = Field(
+        "US",
+        description="ISO 3166 region used to parse phone numbers written without a country code "
+        "(e.g. CN, US, GB).",
+    )
+    timezone: str = Field("UTC", description="IANA time zone used to show dates in the workspace and CLI.")
+    identifier_kinds: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["loyalty_id", "wechat_openid", "device_id"],
+        description="Extra identifier kinds taken from traits and context.traits (comma separated). "
+        "device_id is also read from context.device.id.",
+    )
+    identity_limits: dict[str, int] = Field(
+        default_factory=lambda: {"user_id": 1},
+        description="Merge protection: the most identifiers of a kind one profile may hold, as JSON "
+        '(e.g. {"user_id": 1, "email": 5}). A merge or link that would pass a limit is blocked and '
+        "recorded with its reason.",
+    )
+    max_message_bytes: int = Field(32 * 1024, description="Largest accepted ingestion message (bytes).")
+    max_batch_bytes: int = Field(500 * 1024, description="Largest accepted ingestion request body (bytes).")
+    sqlite_synchronous: str = Field(
+        "NORMAL",
+        description="SQLite synchronous pragma. NORMAL (with WAL) survives a killed process; FULL also "
+        "survives a power cut, at a cost in write speed.",
+    )
+    admin_email: str = Field("admin@threadline.local", description="Email of the first admin `make run` creates.")
+    admin_password: str = Field(
+        "",
+        description="Password of the first admin `make run` creates; empty means a random one, printed once.",
+    )
+    demo_customers: int = Field(200, description="How many demo customers `make run` loads into an empty database.")
+    smtp_port: int = Field(2525, description="Port of the inbound SMTP server (service inbox).")
+    smtp_relay: str = Field("127.0.0.1:25", description="host:port of the outbound SMTP relay.")
+
+    @field_validator("identifier_kinds", mode="before")
+    @classmethod
+    def _split_kinds(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _reject_placeholder(cls, value: str) -> str:
+        if value.lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("THREADLINE_SECRET_KEY is a placeholder; set a long random value")
+        return value
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _check_synchronous(cls, value: str) -> str:
+        if value.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
+        return value.upper()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,23 @@
+"""Ingestion: sources and write keys, Segment Spec messages, the quarantine, the write path, imports."""
+
+from threadline.ingest.messages import MESSAGE_TYPES, InvalidMessage, parse_time
+from threadline.ingest.pipeline import IngestResult, Rejection, ingest
+from threadline.ingest.quarantine import QuarantineEntry, list_quarantine, quarantine_raw
+from threadline.ingest.sources import SourceInfo, WriteKeys, create_source, get_source, list_sources
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "IngestResult",
+    "InvalidMessage",
+    "QuarantineEntry",
+    "Rejection",
+    "SourceInfo",
+    "WriteKeys",
+    "create_source",
+    "get_source",
+    "ingest",
+    "list_quarantine",
+    "list_sources",
+    "parse_time",
+    "quarantine_raw",
+]

@@ -1,0 +1,262 @@
+"""Reads of the unified profile: the 360 view, the cross-channel timeline, lookup and search."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from threadline.errors import Invalid, NotFound
+from threadline.identity import EMAIL, PHONE, InvalidIdentifier, normalise
+from threadline.storage import Database
+from threadline.storage.models import Event, Identity, Merge, Profile, Source, TraitChange
+
+MAX_PAGE = 200
+_MERGE_HOPS = 20
+
+
+class ProfileNotFound(NotFound):
+    pass
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds") + "Z"
+
+
+def resolve_profile_id(session: Session, profile_id: str) -> str:
+    """The live profile for an ID, following merges; raises ProfileNotFound."""
+    current = profile_id
+    for _ in range(_MERGE_HOPS):
+        merged_into = session.execute(select(Profile.merged_into).where(Profile.id == current)).first()
+        if merged_into is None:
+            raise ProfileNotFound(f"profile {profile_id} does not exist")
+        if merged_into[0] is None:
+            return current
+        current = merged_into[0]
+    raise ProfileNotFound(f"profile {profile_id} has a merge chain longer than {_MERGE_HOPS}")
+
+
+def profile_view(db: Database, profile_id: str) -> dict[str, Any]:
+    with db.read() as session:
+        live = resolve_profile_id(session, profile_id)
+        profile = session.get(Profile, live)
+        assert profile is not None
+        identities = session.execute(
+            select(Identity.kind, Identity.value, Identity.first_seen, Source.name, Source.channel)
+            .outerjoin(Source, Source.id == Identity.source_id)
+            .where(Identity.profile_id == live)
+            .order_by(Identity.first_seen, Identity.id)
+        ).all()
+        merged_ids = list(session.scalars(select(Profile.id).where(Profile.merged_into == live)))
+        merges = (
+            session.execute(
+                select(Merge, Source.name)
+                .outerjoin(Source, Source.id == Merge.source_id)
+                .where(Merge.merged_id.in_(merged_ids), Merge.status == "merged")
+                .order_by(Merge.id)
+            ).all()
+            if merged_ids
+            else []
+        )
+        blocked = session.execute(
+            select(Merge, Source.name)
+            .outerjoin(Source, Source.id == Merge.source_id)
+            .where(or_(Merge.survivor_id == live, Merge.merged_id == live), Merge.status == "blocked")
+            .order_by(Merge.id.desc())
+            .limit(20)
+        ).all()
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    identity_list = []
+    for kind, value, first_seen, source_name, channel in identities:
+        item = {"kind": kind, "value": value, "source": source_name, "first_seen": _iso(first_seen)}
+        identity_list.append(item)
+        by_channel.setdefault(channel or "unknown", []).append(item)
+    meta = profile.trait_meta or {}
+    return {
+        "id": profile.id,
+        "requested_id": profile_id if profile_id != live else None,
+        "display_name": profile.display_name,
+        "traits": profile.traits,
+        "trait_sources": {k: {"at": v[0] + "Z", "source": v[1]} for k, v in meta.items()},
+        "identities": identity_list,
+        "identities_by_channel": by_channel,
+        "channels": sorted(profile.channels or {}),
+        "summary": {
+            "first_seen": _iso(profile.first_seen),
+            "last_seen": _iso(profile.last_seen),
+            "event_count": profile.event_count,
+            "created_at": _iso(profile.created_at),
+            "channels": {
+                name: {**seen, "first_seen": seen["first_seen"] + "Z", "last_seen": seen["last_seen"] + "Z"}
+                for name, seen in (profile.channels or {}).items()
+            },
+        },
+        "merged_from": [_merge_view(m, name) for m, name in merges],
+        "blocked_merges": [_merge_view(m, name) for m, name in blocked],
+    }
+
+
+def _merge_view(merge: Merge, source_name: str | None) -> dict[str, Any]:
+    return {
+        "id": merge.merged_id if merge.status == "merged" else None,
+        "survivor_id": merge.survivor_id,
+        "merged_id": merge.merged_id,
+        "status": merge.status,
+        "trigger": merge.trigger,
+        "identifier": {"kind": merge.identifier_kind, "value": merge.identifier_value},
+        "source": source_name,
+        "message_id": merge.message_id,
+        "reason": merge.reason,
+        "at": _iso(merge.created_at),
+    }
+
+
+def trait_history(db: Database, profile_id: str, key: str | None = None) -> list[dict[str, Any]]:
+    with db.read() as session:
+        live = resolve_profile_id(session, profile_id)
+        query = (
+            select(TraitChange, Source.name)
+            .join(Source, Source.id == TraitChange.source_id)
+            .where(TraitChange.profile_id == live)
+            .order_by(TraitChange.observed_at.desc(), TraitChange.id.desc())
+        )
+        if key:
+            query = query.where(TraitChange.key == key)
+        return [
+            {"key": t.key, "value": t.value, "source": name, "at": _iso(t.observed_at), "message_id": t.message_id}
+            for t, name in session.execute(query.limit(500))
+        ]
+
+
+def _encode_cursor(moment: datetime, event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{moment.isoformat()}|{event_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, event_id = base64.urlsafe_b64decode(padded).decode().split("|")
+        return datetime.fromisoformat(stamp), int(event_id)
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("cursor: not a cursor this API returned", details={"field": "cursor"}) from None
+
+
+def timeline_page(
+    db: Database,
+    profile_id: str,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    channel: str | None = None,
+    type: str | None = None,
+) -> dict[str, Any]:
+    """The unified timeline, newest first, keyset-paged so deep pages stay as fast as the first."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit: must be between 1 and {MAX_PAGE}", details={"field": "limit"})
+    with db.read() as session:
+        live = resolve_profile_id(session, profile_id)
+        query = (
+            select(Event, Source.name)
+            .join(Source, Source.id == Event.source_id)
+            .where(Event.profile_id == live)
+            .order_by(Event.timestamp.desc(), Event.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor:
+            moment, event_id = _decode_cursor(cursor)
+            query = query.where(
+                or_(Event.timestamp < moment, (Event.timestamp == moment) & (Event.id < event_id))
+            )
+        if channel:
+            query = query.where(Event.channel == channel)
+        if type:
+            query = query.where(Event.type == type)
+        rows = session.execute(query).all()
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1][0].timestamp, page[-1][0].id) if len(rows) > limit else None
+    return {
+        "profile_id": live,
+        "events": [_event_view(event, source) for event, source in page],
+        "next_cursor": next_cursor,
+    }
+
+
+def _event_view(event: Event, source: str) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "event": event.name if event.type == "track" else None,
+        "name": event.name if event.type in ("page", "screen") else None,
+        "channel": event.channel,
+        "source": source,
+        "timestamp": _iso(event.timestamp),
+        "received_at": _iso(event.received_at),
+        "message_id": event.message_id,
+        "user_id": event.user_id,
+        "anonymous_id": event.anonymous_id,
+        "properties": event.properties,
+        "traits": event.traits,
+        "context": event.context,
+    }
+
+
+def lookup_profile(db: Database, kind: str, value: str, *, region: str) -> str:
+    try:
+        ident = normalise(kind, value, region=region, field=kind)
+    except InvalidIdentifier as error:
+        raise Invalid(str(error), details={"field": error.field}) from None
+    with db.read() as session:
+        profile_id = session.scalar(
+            select(Identity.profile_id).where(Identity.kind == ident.kind, Identity.value == ident.value)
+        )
+    if profile_id is None:
+        raise ProfileNotFound(f"no profile has {kind} {ident.value}")
+    return profile_id
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def find_profiles(db: Database, q: str, *, region: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Profiles whose name contains `q` or whose identifier starts with it (normalised when it parses)."""
+    q = q.strip()
+    if not q:
+        raise Invalid("q: must not be empty", details={"field": "q"})
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit: must be between 1 and {MAX_PAGE}", details={"field": "limit"})
+    candidates = {q, q.lower()}
+    for kind in (EMAIL, PHONE):
+        try:
+            candidates.add(normalise(kind, q, region=region, field="q").value)
+        except InvalidIdentifier:
+            pass
+    prefix = [Identity.value.like(_like(c) + "%", escape="\\") for c in candidates]
+    with db.read() as session:
+        by_identity = select(Identity.profile_id).where(or_(*prefix)).limit(limit)
+        ids = set(session.scalars(by_identity))
+        by_name = select(Profile.id).where(
+            Profile.search_name.like("%" + _like(q.lower()) + "%", escape="\\"), Profile.merged_into.is_(None)
+        )
+        ids.update(session.scalars(by_name.limit(limit)))
+        rows = session.scalars(
+            select(Profile).where(Profile.id.in_(ids)).order_by(Profile.last_seen.desc()).limit(limit)
+        ).all()
+    return [summary_of(row) for row in rows]
+
+
+def summary_of(profile: Profile) -> dict[str, Any]:
+    return {
+        "id": profile.id,
+        "display_name": profile.display_name,
+        "email": (profile.traits or {}).get("email"),
+        "phone": (profile.traits or {}).get("phone"),
+        "channels": sorted(profile.channels or {}),
+        "event_count": profile.event_count,
+        "first_seen": _iso(profile.first_seen),
+        "last_seen": _iso(profile.last_seen),
+    }
+

@@ -1,0 +1,175 @@
+"""The tables of the customer data spine.
+
+Times are stored as naive UTC on both databases (one convention, no per-dialect surprises); the API
+layer adds the `Z` on the way out.
+
+Rows that move when profiles merge (identities, events, trait history) keep `original_profile_id`, the
+profile they first landed on, so that a merge can be undone exactly (see docs/identity.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity for events.
+BigID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    write_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Profile(Base):
+    __tablename__ = "profiles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    first_seen: Mapped[datetime] = mapped_column(DateTime)
+    last_seen: Mapped[datetime] = mapped_column(DateTime)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Lower-cased name for case-insensitive search that works the same on both databases.
+    search_name: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # key -> [event time ISO, source name]: why the shown value of each trait won.
+    trait_meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # channel -> {"first_seen", "last_seen", "events"}
+    channels: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    merged_into: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Identity(Base):
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_identities_kind_value"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(320))
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id"), index=True)
+    original_profile_id: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), nullable=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source_id", "message_id", name="uq_events_source_message"),
+        Index("ix_events_profile_time", "profile_id", "timestamp", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id"))
+    original_profile_id: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    type: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    message_id: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    anonymous_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    timestamp: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    traits: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class TraitChange(Base):
+    """One observed value of a trait: the history behind the profile's shown value."""
+
+    __tablename__ = "trait_history"
+    __table_args__ = (Index("ix_trait_history_profile_key", "profile_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id"))
+    original_profile_id: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    observed_at: Mapped[datetime] = mapped_column(DateTime)
+    message_id: Mapped[str] = mapped_column(String(100))
+
+
+class Merge(Base):
+    """A merge of two profiles, or one that merge protection blocked, with what caused it."""
+
+    __tablename__ = "merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(10))  # merged | blocked
+    survivor_id: Mapped[str] = mapped_column(String(32), index=True)
+    merged_id: Mapped[str] = mapped_column(String(32), index=True)
+    trigger: Mapped[str] = mapped_column(String(20))  # message | alias
+    identifier_kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    identifier_value: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    source_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class QuarantinedMessage(Base):
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), nullable=True, index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    type: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    field: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,1 @@
+// tracker placeholder until built
