@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from threadline import __version__
-from threadline.cli import accounts, data, serve, settings, sources
+from threadline.cli import accounts, demo, imports, serve, settings, sources
 from threadline.cli.common import console, one_line_errors, open_db
 
 app = typer.Typer(
@@ -38,6 +38,6 @@ app.add_typer(sources.sources, name="sources")
 app.add_typer(sources.quarantine, name="quarantine")
 app.command("config")(settings.show_config)
 app.command("serve")(serve.serve)
-app.command("demo")(data.demo)
-app.command("import")(data.import_file)
+app.command("demo")(demo.demo)
+app.command("import")(imports.import_file)
 app.command("bootstrap", hidden=True)(serve.bootstrap)

@@ -191,7 +191,7 @@ class IdentityGraph:
         for ident, owner in known:
             owner, target = self.resolve(owner), self.resolve(target)
             if owner != target:
-                target = self._merge_or_block(target, owner, ident, cause, force=force)
+                target = self._merge_or_block(target, owner, ident, ranked[0], cause, force=force)
         return self.profiles[self.resolve(target)]
 
     def _room_for(self, profile_id: str, adding: dict[str, int]) -> bool:
@@ -199,13 +199,14 @@ class IdentityGraph:
         return all(counts[kind] + extra <= self.limits.get(kind, 1 << 30) for kind, extra in adding.items())
 
     def _merge_or_block(
-        self, target: str, other: str, ident: Identifier, cause: StitchCause, *, force: bool
+        self, target: str, other: str, ident: Identifier, anchor: Identifier, cause: StitchCause, *, force: bool
     ) -> str:
         adding = {k: n for k, n in self.kind_counts[other].items() if n}
         if not force and not self._room_for(target, adding):
             kind = next(k for k, n in adding.items() if self.kind_counts[target][k] + n > self.limits[k])
             reason = (
-                f"blocked by merge protection: joining on {ident.kind} would give one profile "
+                f"blocked by merge protection: {ident.kind} {ident.value} was seen with {anchor.kind} "
+                f"{anchor.value}, but joining their profiles would give one profile "
                 f"{self.kind_counts[target][kind] + adding[kind]} {kind}s (limit {self.limits[kind]})"
             )
             self._record("blocked", target, other, ident, cause, reason)
@@ -221,8 +222,8 @@ class IdentityGraph:
                 self.owner[known] = survivor.id
         if not merged.is_new:
             self.moves.append((merged.id, survivor.id))
-        verb = "aliased" if cause.trigger == "alias" else "seen together"
-        reason = f"{ident.kind} {ident.value} {verb} with an identifier of the surviving profile"
+        verb = "aliased to" if cause.trigger == "alias" else "seen together with"
+        reason = f"{ident.kind} {ident.value} {verb} {anchor.kind} {anchor.value} in one message"
         self._record("merged", survivor.id, merged.id, ident, cause, reason)
         return survivor.id
 
