@@ -51,7 +51,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, default_region="US", secret_key="test-secret-key-not-for-production")
+    return Settings(
+        database_url=database_url, default_region="US", secret_key="test-secret-key-not-for-production"
+    )
 
 
 @pytest.fixture
@@ -79,7 +81,11 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings, db=db), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            create_app(settings, db=db),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from threadline.api.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from threadline import __version__
 from threadline.api import admin, errors, ingestion, profiles
+from threadline.api.responses import JSONResponse
 from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
 from threadline.ingest import WriteKeys
@@ -20,12 +20,14 @@ from threadline.storage import Database
 STATIC = Path(__file__).parent / "web" / "static"
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None, clock: Clock = utcnow) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, clock: Clock = utcnow
+) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="Threadline",
         version=__version__,
-        description="Omnichannel CRM and customer data platform: Segment-compatible ingestion and unified profiles.",
+        description="Omnichannel CRM and customer data platform: ingestion, identity, unified profiles.",
         default_response_class=JSONResponse,
     )
     app.state.settings = settings
@@ -33,7 +35,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None, 
     app.state.clock = clock
     app.state.write_keys = WriteKeys(app.state.db)
     # Browsers post events from the customer's own site; the write key, not a cookie, authorises them.
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"], allow_headers=["*"])
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"], allow_headers=["*"]
+    )
     errors.install(app)
     app.include_router(ingestion.router)
     app.include_router(profiles.router)

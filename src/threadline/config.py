@@ -55,14 +55,16 @@ class Settings(BaseSettings):
         description="SQLite synchronous pragma. NORMAL (with WAL) survives a killed process; FULL also "
         "survives a power cut, at a cost in write speed.",
     )
-    admin_email: str = Field("admin@threadline.local", description="Email of the first admin `make run` creates.")
+    admin_email: str = Field(
+        "admin@threadline.local", description="Email of the first admin `make run` creates."
+    )
     admin_password: str = Field(
         "",
         description="Password of the first admin `make run` creates; empty means a random one, printed once.",
     )
-    demo_customers: int = Field(200, description="How many demo customers `make run` loads into an empty database.")
-    smtp_port: int = Field(2525, description="Port of the inbound SMTP server (service inbox).")
-    smtp_relay: str = Field("127.0.0.1:25", description="host:port of the outbound SMTP relay.")
+    demo_customers: int = Field(
+        200, description="How many demo customers `make run` loads into an empty database."
+    )
 
     @field_validator("identifier_kinds", mode="before")
     @classmethod

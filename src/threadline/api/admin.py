@@ -35,7 +35,9 @@ def post_source(body: SourceCreate, request: Request, db: DatabaseDep, _: AdminU
 
 
 @router.get("/quarantine", summary="Rejected messages with the reason, newest first")
-def get_quarantine(db: DatabaseDep, _: AdminUser, limit: int = 50, source: str | None = None) -> dict[str, Any]:
+def get_quarantine(
+    db: DatabaseDep, _: AdminUser, limit: int = 50, source: str | None = None
+) -> dict[str, Any]:
     return {
         "messages": [
             {

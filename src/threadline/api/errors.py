@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from threadline.api.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from threadline.api.responses import JSONResponse
 from threadline.errors import Conflict, Forbidden, Invalid, NotFound, ThreadlineError, Unauthorised
 
 STATUS = {Invalid: 400, Unauthorised: 401, Forbidden: 403, NotFound: 404, Conflict: 409}
@@ -31,7 +31,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
         details = [
-            {"field": ".".join(str(p) for p in e["loc"] if p not in ("query", "body", "path")), "reason": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p not in ("query", "body", "path")),
+                "reason": e["msg"],
+            }
             for e in error.errors()
         ]
         message = "; ".join(f"{d['field']}: {d['reason']}" for d in details)
@@ -39,7 +42,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, error: HTTPException) -> JSONResponse:
-        codes = {401: "unauthorised", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        codes = {
+            401: "unauthorised",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+        }
         response = error_response(error.status_code, codes.get(error.status_code, "error"), str(error.detail))
         if error.headers:
             response.headers.update(error.headers)

@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from threadline.api.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from threadline.api.errors import error_response
+from threadline.api.responses import JSONResponse
 from threadline.ingest import IngestResult, SourceInfo, ingest, parse_time, quarantine_raw
 
 router = APIRouter(tags=["ingestion"])
@@ -87,6 +87,7 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
         body = await _read_body(request, settings.max_batch_bytes)
     except BodyError as error:
         return error_response(error.status, error.code, error.message, success=False)
+    parse_error: str | None = None
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -107,7 +108,9 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
             payload=body.decode("utf-8", "replace"),
             reason=parse_error,
         )
-        return error_response(400, "invalid_json", parse_error, {"quarantineId": quarantine_id}, success=False)
+        return error_response(
+            400, "invalid_json", parse_error, {"quarantineId": quarantine_id}, success=False
+        )
     assert isinstance(payload, dict)
 
     batch_sent_at = batch_context = None

@@ -20,12 +20,16 @@ def search(
     return {"profiles": find_profiles(db, q, region=settings.default_region, limit=limit)}
 
 
-@router.get("/lookup", summary="Find the profile holding an identifier: ?email=, ?phone=, ?user_id=, ?<kind>=")
+@router.get(
+    "/lookup", summary="Find the profile holding an identifier: ?email=, ?phone=, ?user_id=, ?<kind>="
+)
 def lookup(request: Request, db: DatabaseDep, settings: SettingsDep, _: CurrentUser) -> dict[str, Any]:
     kinds = (*BUILT_IN_KINDS, *settings.identifier_kinds)
     asked = [(k, v) for k, v in request.query_params.items() if k in kinds]
     if len(asked) != 1:
-        raise HTTPException(400, f"give exactly one identifier as a query parameter: one of {', '.join(kinds)}")
+        raise HTTPException(
+            400, f"give exactly one identifier as a query parameter: one of {', '.join(kinds)}"
+        )
     kind, value = asked[0]
     return profile_view(db, lookup_profile(db, kind, value, region=settings.default_region))
 
@@ -52,5 +56,7 @@ def get_events(
 
 
 @router.get("/{profile_id}/traits/history", summary="Every observed value of the profile's traits")
-def get_trait_history(profile_id: str, db: DatabaseDep, _: CurrentUser, key: str | None = None) -> dict[str, Any]:
+def get_trait_history(
+    profile_id: str, db: DatabaseDep, _: CurrentUser, key: str | None = None
+) -> dict[str, Any]:
     return {"history": trait_history(db, profile_id, key)}

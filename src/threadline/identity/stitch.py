@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from threadline.identity.identifiers import Identifier
-from threadline.profiles.state import ProfileState
+from threadline.profiles import ProfileState
 from threadline.storage.models import Event, Identity, Merge, Profile, TraitChange
 
 _CHUNK = 500
@@ -114,10 +114,14 @@ class IdentityGraph:
             ordered = sorted(ids)
             loaded: list[ProfileState] = []
             for start in range(0, len(ordered), _CHUNK):
-                query = select(table).where(table.c.id.in_(ordered[start : start + _CHUNK])).order_by(table.c.id)
+                query = (
+                    select(table).where(table.c.id.in_(ordered[start : start + _CHUNK])).order_by(table.c.id)
+                )
                 if self.postgres:
                     query = query.with_for_update()
-                loaded.extend(ProfileState.from_row(row._mapping) for row in self.connection.execute(query))
+                loaded.extend(
+                    ProfileState.from_row(dict(row._mapping)) for row in self.connection.execute(query)
+                )
             follow: set[str] = set()
             for state in loaded:
                 self.profiles[state.id] = state
@@ -154,7 +158,9 @@ class IdentityGraph:
     def profile(self, profile_id: str) -> ProfileState:
         return self.profiles[self.resolve(profile_id)]
 
-    def stitch(self, identifiers: list[Identifier], cause: StitchCause, *, force: bool = False) -> ProfileState:
+    def stitch(
+        self, identifiers: list[Identifier], cause: StitchCause, *, force: bool = False
+    ) -> ProfileState:
         """The profile this message belongs to, after linking and merging what it joins.
 
         `force` (alias) links explicitly named identifiers even past the per-kind limits: the customer's
@@ -199,7 +205,14 @@ class IdentityGraph:
         return all(counts[kind] + extra <= self.limits.get(kind, 1 << 30) for kind, extra in adding.items())
 
     def _merge_or_block(
-        self, target: str, other: str, ident: Identifier, anchor: Identifier, cause: StitchCause, *, force: bool
+        self,
+        target: str,
+        other: str,
+        ident: Identifier,
+        anchor: Identifier,
+        cause: StitchCause,
+        *,
+        force: bool,
     ) -> str:
         adding = {k: n for k, n in self.kind_counts[other].items() if n}
         if not force and not self._room_for(target, adding):
@@ -281,8 +294,8 @@ class IdentityGraph:
         if changed:
             columns = [key for key in changed[0] if key != "id"]
             stmt = (
-                update(Profile.__table__)
-                .where(Profile.__table__.c.id == bindparam("b_id"))
+                update(Profile)
+                .where(Profile.id == bindparam("b_id"))
                 .values({key: bindparam(key) for key in columns})
             )
             conn.execute(stmt, [{**{k: row[k] for k in columns}, "b_id": row["id"]} for row in changed])

@@ -98,7 +98,9 @@ def _id(raw: dict[str, Any], key: str, limit: int = MAX_ID_LENGTH) -> str | None
     return text or None
 
 
-def _identifiers_in(traits: dict[str, Any] | None, prefix: str, kinds: tuple[str, ...], region: str) -> list[Identifier]:
+def _identifiers_in(
+    traits: dict[str, Any] | None, prefix: str, kinds: tuple[str, ...], region: str
+) -> list[Identifier]:
     if not traits:
         return []
     found = []
@@ -149,7 +151,9 @@ def parse_message(raw: Any, options: ParseOptions, *, forced_type: str | None = 
         if isinstance(category, str) and "category" not in properties:
             properties = {**properties, "category": category}
     if name is not None and len(name) > MAX_NAME_LENGTH:
-        raise InvalidMessage("event" if kind == "track" else "name", f"longer than {MAX_NAME_LENGTH} characters")
+        raise InvalidMessage(
+            "event" if kind == "track" else "name", f"longer than {MAX_NAME_LENGTH} characters"
+        )
 
     timestamp = parse_time(raw.get("timestamp"), "timestamp")
     sent_at = parse_time(raw.get("sentAt"), "sentAt") or options.batch_sent_at
@@ -193,7 +197,8 @@ def parse_message(raw: Any, options: ParseOptions, *, forced_type: str | None = 
 
     if not identifiers:
         raise InvalidMessage(
-            "userId", "a message needs userId or anonymousId (or an email, phone or other identifier in traits)"
+            "userId",
+            "a message needs userId or anonymousId (or an email, phone or other identifier in traits)",
         )
 
     profile_traits = dict(context_traits or {})

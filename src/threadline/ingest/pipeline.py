@@ -219,12 +219,16 @@ def _already_stored(conn: Connection, source_id: int, message_ids: list[str]) ->
     for start in range(0, len(message_ids), 500):
         chunk = message_ids[start : start + 500]
         found.update(
-            conn.scalars(select(Event.message_id).where(Event.source_id == source_id, Event.message_id.in_(chunk)))
+            conn.scalars(
+                select(Event.message_id).where(Event.source_id == source_id, Event.message_id.in_(chunk))
+            )
         )
     return found
 
 
-def _event_row(message: Message, profile_id: str, source: SourceInfo, received_at: datetime) -> dict[str, Any]:
+def _event_row(
+    message: Message, profile_id: str, source: SourceInfo, received_at: datetime
+) -> dict[str, Any]:
     properties = message.properties
     if message.type == "alias":
         properties = {**properties, "previousId": message.previous_id}
@@ -247,5 +251,3 @@ def _event_row(message: Message, profile_id: str, source: SourceInfo, received_a
         "traits": message.traits,
         "context": message.context,
     }
-
-

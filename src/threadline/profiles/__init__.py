@@ -1,5 +1,9 @@
 """The unified profile: its state while written, and the reads behind the REST API."""
 
+# state first: threadline.identity imports ProfileState while this package is still initialising.
+from threadline.profiles.state import ProfileState, TraitObservation, display_name
+
+# isort: split
 from threadline.profiles.reads import (
     ProfileNotFound,
     find_profiles,
@@ -9,7 +13,6 @@ from threadline.profiles.reads import (
     timeline_page,
     trait_history,
 )
-from threadline.profiles.state import ProfileState, TraitObservation, display_name
 
 __all__ = [
     "ProfileNotFound",

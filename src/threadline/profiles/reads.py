@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -126,7 +127,13 @@ def trait_history(db: Database, profile_id: str, key: str | None = None) -> list
         if key:
             query = query.where(TraitChange.key == key)
         return [
-            {"key": t.key, "value": t.value, "source": name, "at": _iso(t.observed_at), "message_id": t.message_id}
+            {
+                "key": t.key,
+                "value": t.value,
+                "source": name,
+                "at": _iso(t.observed_at),
+                "message_id": t.message_id,
+            }
             for t, name in session.execute(query.limit(500))
         ]
 
@@ -230,10 +237,8 @@ def find_profiles(db: Database, q: str, *, region: str, limit: int = 20) -> list
         raise Invalid(f"limit: must be between 1 and {MAX_PAGE}", details={"field": "limit"})
     candidates = {q, q.lower()}
     for kind in (EMAIL, PHONE):
-        try:
+        with contextlib.suppress(InvalidIdentifier):
             candidates.add(normalise(kind, q, region=region, field="q").value)
-        except InvalidIdentifier:
-            pass
     prefix = [Identity.value.like(_like(c) + "%", escape="\\") for c in candidates]
     with db.read() as session:
         by_identity = select(Identity.profile_id).where(or_(*prefix)).limit(limit)
@@ -259,4 +264,3 @@ def summary_of(profile: Profile) -> dict[str, Any]:
         "first_seen": _iso(profile.first_seen),
         "last_seen": _iso(profile.last_seen),
     }
-
