@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+import secrets
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.middleware.sessions import SessionMiddleware
 
 from threadline import __version__
 from threadline.api import admin, errors, ingestion, profiles
@@ -16,6 +21,8 @@ from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
 from threadline.ingest import WriteKeys
 from threadline.storage import Database
+from threadline.web import pages
+from threadline.web.session import LoginRequired
 
 STATIC = Path(__file__).parent / "web" / "static"
 
@@ -38,10 +45,23 @@ def create_app(
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"], allow_headers=["*"]
     )
+    # Without a configured secret, sessions last as long as the process (fine on a laptop).
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key or secrets.token_urlsafe(32),
+        session_cookie="tl_session",
+        same_site="lax",
+    )
     errors.install(app)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(_: Request, error: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(error.next_url)}", status_code=303)
+
     app.include_router(ingestion.router)
     app.include_router(profiles.router)
     app.include_router(admin.router)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)

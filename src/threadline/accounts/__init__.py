@@ -7,6 +7,17 @@ from threadline.accounts.users import (
     count_users,
     create_token,
     create_user,
+    get_user,
+    verify_password,
 )
 
-__all__ = ["ROLES", "UserInfo", "authenticate_token", "count_users", "create_token", "create_user"]
+__all__ = [
+    "ROLES",
+    "UserInfo",
+    "authenticate_token",
+    "count_users",
+    "create_token",
+    "create_user",
+    "get_user",
+    "verify_password",
+]

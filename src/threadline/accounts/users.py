@@ -64,6 +64,30 @@ def create_user(db: Database, email: str, role: str, password: str | None, *, no
         return UserInfo(user.id, user.email, user.role, user.is_active)
 
 
+def verify_password(db: Database, email: str, password: str) -> UserInfo | None:
+    """The active user with this email and password, else None (same answer for both failures)."""
+    try:
+        email = _clean_email(email)
+    except Invalid:
+        return None
+    with db.read() as session:
+        user = session.scalar(select(User).where(User.email == email))
+    if user is None or not user.is_active or not user.password_hash:
+        _hasher.hash(password)  # spend the same time as a real check: no user enumeration by timing
+        return None
+    if not _hasher.verify(password, user.password_hash):
+        return None
+    return UserInfo(user.id, user.email, user.role, user.is_active)
+
+
+def get_user(db: Database, user_id: int) -> UserInfo | None:
+    with db.read() as session:
+        user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    return UserInfo(user.id, user.email, user.role, user.is_active)
+
+
 def count_users(db: Database) -> int:
     with db.read() as session:
         return int(session.scalar(select(func.count()).select_from(User)) or 0)

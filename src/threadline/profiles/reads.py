@@ -7,7 +7,7 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from threadline.errors import Invalid, NotFound
@@ -251,6 +251,21 @@ def find_profiles(db: Database, q: str, *, region: str, limit: int = 20) -> list
             select(Profile).where(Profile.id.in_(ids)).order_by(Profile.last_seen.desc()).limit(limit)
         ).all()
     return [summary_of(row) for row in rows]
+
+
+def recent_profiles(db: Database, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Live profiles, most recently seen first, and how many there are."""
+    with db.read() as session:
+        live = Profile.merged_into.is_(None)
+        total = int(session.scalar(select(func.count()).select_from(Profile).where(live)) or 0)
+        rows = session.scalars(
+            select(Profile)
+            .where(live)
+            .order_by(Profile.last_seen.desc(), Profile.id)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+    return [summary_of(row) for row in rows], total
 
 
 def summary_of(profile: Profile) -> dict[str, Any]:
