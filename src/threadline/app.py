@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import secrets
+from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request

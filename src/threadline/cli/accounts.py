@@ -37,7 +37,9 @@ def users_create(
 
 @tokens.command("create")
 @one_line_errors
-def tokens_create(email: str, name: str = typer.Option("cli", help="A label to recognise the token by.")) -> None:
+def tokens_create(
+    email: str, name: str = typer.Option("cli", help="A label to recognise the token by.")
+) -> None:
     """Print a new REST API bearer token for that user (shown once)."""
     with database() as db:
         token = create_token(db, email, now=utcnow(), name=name)

@@ -10,13 +10,17 @@ from threadline.clock import utcnow
 from threadline.config import CHANNELS
 from threadline.ingest import create_source, list_quarantine, list_sources
 
-sources = typer.Typer(help="Sources: one per channel feed, each with its own write key.", no_args_is_help=True)
+sources = typer.Typer(
+    help="Sources: one per channel feed, each with its own write key.", no_args_is_help=True
+)
 quarantine = typer.Typer(help="Messages rejected by validation, kept with the reason.", no_args_is_help=True)
 
 
 @sources.command("create")
 @one_line_errors
-def sources_create(name: str, channel: str = typer.Option(..., help=f"One of: {', '.join(CHANNELS)}.")) -> None:
+def sources_create(
+    name: str, channel: str = typer.Option(..., help=f"One of: {', '.join(CHANNELS)}.")
+) -> None:
     """Create a source and print its write key."""
     with database() as db:
         source = create_source(db, name, channel, now=utcnow())
@@ -31,7 +35,13 @@ def sources_list() -> None:
         rows = list_sources(db)
     table = Table("name", "channel", "write key", "created", "status")
     for s in rows:
-        table.add_row(s.name, s.channel, s.write_key, f"{s.created_at:%Y-%m-%d %H:%M}", "revoked" if s.revoked else "active")
+        table.add_row(
+            s.name,
+            s.channel,
+            s.write_key,
+            f"{s.created_at:%Y-%m-%d %H:%M}",
+            "revoked" if s.revoked else "active",
+        )
     console.print(table)
 
 
@@ -45,9 +55,17 @@ def quarantine_list(
     """List quarantined messages with the field and reason."""
     with database() as db:
         rows = list_quarantine(db, limit=limit, source=source)
-    table = Table("id", "received", "source", "type", "messageId", "field", "reason", *(["payload"] if payload else []))
+    table = Table(
+        "id", "received", "source", "type", "messageId", "field", "reason", *(["payload"] if payload else [])
+    )
     for q in rows:
-        cells = [str(q.id), f"{q.received_at:%Y-%m-%d %H:%M:%S}", q.source or "-", q.type or "-", q.message_id or "-"]
+        cells = [
+            str(q.id),
+            f"{q.received_at:%Y-%m-%d %H:%M:%S}",
+            q.source or "-",
+            q.type or "-",
+            q.message_id or "-",
+        ]
         cells += [q.field or "-", q.reason, *([q.payload[:500]] if payload else [])]
         table.add_row(*cells)
     console.print(table)

@@ -51,7 +51,9 @@ def quarantine(
     return int(result.scalar_one())
 
 
-def quarantine_raw(db: Database, *, source_id: int | None, received_at: datetime, payload: str, reason: str) -> int:
+def quarantine_raw(
+    db: Database, *, source_id: int | None, received_at: datetime, payload: str, reason: str
+) -> int:
     """Keep a request body that could not even be parsed (malformed JSON, bad gzip)."""
     with db.write() as session:
         return quarantine(

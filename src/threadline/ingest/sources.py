@@ -26,7 +26,9 @@ class SourceInfo:
 
 
 def _info(row: Source) -> SourceInfo:
-    return SourceInfo(row.id, row.name, row.channel, row.write_key, row.created_at, row.revoked_at is not None)
+    return SourceInfo(
+        row.id, row.name, row.channel, row.write_key, row.created_at, row.revoked_at is not None
+    )
 
 
 def create_source(db: Database, name: str, channel: str, *, now: datetime) -> SourceInfo:
