@@ -239,3 +239,12 @@ def test_quarantine_is_listed_for_admins_only(http: httpx.Client, db: Database, 
     [entry] = http.get("/api/v1/quarantine", headers=admin).json()["messages"]
     assert entry["field"] == "traits.email" and entry["source"] == "website"
     assert http.get("/api/v1/quarantine", headers=agent).status_code == 403
+
+
+def test_a_retried_invalid_message_is_quarantined_once(http: httpx.Client, web_key: str, db: Database) -> None:
+    bad = {"userId": "u", "traits": {"email": "x"}, "messageId": "retry-1"}
+    for _ in range(3):
+        assert http.post("/v1/identify", json=bad, auth=(web_key, "")).status_code == 400
+    changed = {**bad, "traits": {"email": "y"}}
+    http.post("/v1/identify", json=changed, auth=(web_key, ""))
+    assert len(list_quarantine(db)) == 2

@@ -36,7 +36,11 @@ class Settings(BaseSettings):
         description="ISO 3166 region used to parse phone numbers written without a country code "
         "(e.g. CN, US, GB).",
     )
-    timezone: str = Field("UTC", description="IANA time zone used to show dates in the workspace and CLI.")
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone of the business: imported times without an offset are read in it "
+        "(a till export is in local time).",
+    )
     identifier_kinds: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["loyalty_id", "wechat_openid", "device_id"],
         description="Extra identifier kinds taken from traits and context.traits (comma separated). "

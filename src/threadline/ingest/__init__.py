@@ -1,5 +1,6 @@
 """Ingestion: sources and write keys, Segment Spec messages, the quarantine, the write path, imports."""
 
+from threadline.ingest.importer import ImportReport, import_file, load_mapping
 from threadline.ingest.messages import MESSAGE_TYPES, InvalidMessage, parse_time
 from threadline.ingest.pipeline import IngestResult, Rejection, ingest
 from threadline.ingest.quarantine import QuarantineEntry, list_quarantine, quarantine_raw
@@ -7,6 +8,7 @@ from threadline.ingest.sources import SourceInfo, WriteKeys, create_source, get_
 
 __all__ = [
     "MESSAGE_TYPES",
+    "ImportReport",
     "IngestResult",
     "InvalidMessage",
     "QuarantineEntry",
@@ -15,9 +17,11 @@ __all__ = [
     "WriteKeys",
     "create_source",
     "get_source",
+    "import_file",
     "ingest",
     "list_quarantine",
     "list_sources",
+    "load_mapping",
     "parse_time",
     "quarantine_raw",
 ]

@@ -36,6 +36,18 @@ def quarantine(
     message_id: str | None = None,
     type: str | None = None,
 ) -> int:
+    """Keep one rejected message; the same message sent again (a retry, a re-import) is kept once."""
+    message_id = message_id[:200] if isinstance(message_id, str) else None
+    if source_id is not None and message_id is not None:
+        earlier = connection.scalar(
+            select(QuarantinedMessage.id).where(
+                QuarantinedMessage.source_id == source_id,
+                QuarantinedMessage.message_id == message_id,
+                QuarantinedMessage.payload == payload[:MAX_PAYLOAD_CHARS],
+            )
+        )
+        if earlier is not None:
+            return int(earlier)
     result = connection.execute(
         insert(QuarantinedMessage).returning(QuarantinedMessage.id),
         {
@@ -44,7 +56,7 @@ def quarantine(
             "payload": payload[:MAX_PAYLOAD_CHARS],
             "reason": reason,
             "field": field,
-            "message_id": message_id[:200] if isinstance(message_id, str) else None,
+            "message_id": message_id,
             "type": type[:40] if isinstance(type, str) else None,
         },
     )

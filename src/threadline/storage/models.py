@@ -164,6 +164,7 @@ class Merge(Base):
 
 class QuarantinedMessage(Base):
     __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_source_message", "source_id", "message_id"),)
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), nullable=True, index=True)

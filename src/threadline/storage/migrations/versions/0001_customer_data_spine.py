@@ -204,6 +204,7 @@ def upgrade() -> None:
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_quarantine_received_at"), ["received_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_quarantine_source_id"), ["source_id"], unique=False)
+        batch_op.create_index("ix_quarantine_source_message", ["source_id", "message_id"], unique=False)
 
     op.create_table(
         "trait_history",
@@ -242,6 +243,7 @@ def downgrade() -> None:
 
     op.drop_table("trait_history")
     with op.batch_alter_table("quarantine", schema=None) as batch_op:
+        batch_op.drop_index("ix_quarantine_source_message")
         batch_op.drop_index(batch_op.f("ix_quarantine_source_id"))
         batch_op.drop_index(batch_op.f("ix_quarantine_received_at"))
 
