@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 
 from threadline import __version__
-from threadline.api import admin, errors, ingestion, profiles
+from threadline.api import admin, cdn_settings, errors, ingestion, profiles
 from threadline.api.responses import JSONResponse
 from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
@@ -58,6 +58,7 @@ def create_app(
         return RedirectResponse(f"/login?next={quote(error.next_url)}", status_code=303)
 
     app.include_router(ingestion.router)
+    app.include_router(cdn_settings.router)
     app.include_router(profiles.router)
     app.include_router(admin.router)
     app.include_router(pages.router)
