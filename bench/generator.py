@@ -17,7 +17,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 EPOCH = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-FIRST_NAMES = ("Wei", "Ana", "Liam", "Sofia", "Kenji", "Amara", "Lucas", "Mei", "Omar", "Elena", "Noah", "Priya")
+FIRST_NAMES = (
+    "Wei",
+    "Ana",
+    "Liam",
+    "Sofia",
+    "Kenji",
+    "Amara",
+    "Lucas",
+    "Mei",
+    "Omar",
+    "Elena",
+    "Noah",
+    "Priya",
+)
 LAST_NAMES = ("Zhang", "Silva", "Murphy", "Rossi", "Sato", "Okafor", "Martin", "Chen", "Haddad", "Novak")
 PRODUCTS = (
     ("SKU-1001", "Merino crew sweater", "Apparel/Knitwear", 89.0),
@@ -31,7 +44,8 @@ PAGES = ("/", "/collections/new", "/products/merino-crew", "/cart", "/checkout",
 TRACK_EVENTS = ("Product Viewed", "Product Added", "Cart Viewed", "Checkout Started", "Order Completed")
 CAMPAIGNS = ("spring_sale", "newsletter_w14", "retargeting", "brand_search", "")
 USER_AGENT = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4 Safari/605.1.15"
 )
 
 
@@ -58,7 +72,9 @@ def make_customers(count: int, rng: random.Random) -> list[Customer]:
                 devices=devices,
                 user_id=f"user-{index:07d}" if rng.random() < 0.7 else None,
                 email=f"{first}.{last}.{index}@example.com" if rng.random() < 0.85 else None,
-                phone=f"+1 415 {index // 10000 % 1000:03d} {index % 10000:04d}" if rng.random() < 0.5 else None,
+                phone=f"+1 415 {index // 10000 % 1000:03d} {index % 10000:04d}"
+                if rng.random() < 0.5
+                else None,
                 first_name=first,
                 last_name=last,
             )

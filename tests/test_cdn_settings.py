@@ -8,7 +8,6 @@ import pytest
 from tests.factories import make_source
 from threadline.storage import Database
 
-SETTINGS_PATH = "/v1/projects/{write_key}/settings"
 
 
 @pytest.fixture

@@ -84,6 +84,7 @@ def test_bad_write_key_is_401_and_stores_nothing(http: httpx.Client, db: Databas
     response = http.post("/v1/track", json={"userId": "u", "event": "E"}, auth=("wrong", ""))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_write_key"
+    assert response.json()["success"] is False and response.json()["code"] == "invalid_write_key"
     no_key = http.post("/v1/track", json={"userId": "u", "event": "E"})
     assert no_key.status_code == 401
     assert list_quarantine(db) == []

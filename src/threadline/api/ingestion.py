@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from threadline.api.errors import error_response
+from threadline.api.errors import error_body
 from threadline.api.responses import JSONResponse
 from threadline.ingest import IngestResult, SourceInfo, ingest, parse_time, quarantine_raw
 
@@ -55,6 +55,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return body
 
 
+def error_response(status: int, code: str, message: str, details: Any = None, **extra: Any) -> JSONResponse:
+    """The API's error shape, plus `code` and `message` at the top level where Segment's libraries
+    look for them when they log a failed request."""
+    body = {"success": False, "code": code, "message": message, **extra, **error_body(code, message, details)}
+    return JSONResponse(body, status_code=status)
+
+
 def _basic_write_key(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -69,7 +76,7 @@ def _basic_write_key(request: Request) -> str | None:
 
 def _unauthorised() -> JSONResponse:
     response = error_response(
-        401, "invalid_write_key", "a valid source write key is required (HTTP Basic username)", success=False
+        401, "invalid_write_key", "a valid source write key is required (HTTP Basic username)"
     )
     response.headers["WWW-Authenticate"] = 'Basic realm="threadline"'
     return response
@@ -86,7 +93,7 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
     try:
         body = await _read_body(request, settings.max_batch_bytes)
     except BodyError as error:
-        return error_response(error.status, error.code, error.message, success=False)
+        return error_response(error.status, error.code, error.message)
     parse_error: str | None = None
     try:
         payload = orjson.loads(body)
@@ -108,9 +115,7 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
             payload=body.decode("utf-8", "replace"),
             reason=parse_error,
         )
-        return error_response(
-            400, "invalid_json", parse_error, {"quarantineId": quarantine_id}, success=False
-        )
+        return error_response(400, "invalid_json", parse_error, {"quarantineId": quarantine_id})
     assert isinstance(payload, dict)
 
     batch_sent_at = batch_context = None
@@ -130,7 +135,6 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
                 "invalid_message",
                 "batch: must be a list of messages",
                 [{"field": "batch", "reason": "must be a list of messages", "quarantineId": quarantine_id}],
-                success=False,
             )
         try:
             batch_sent_at = parse_time(payload.get("sentAt"), "sentAt")
@@ -164,7 +168,6 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
             "invalid_message",
             message,
             [r.as_dict() for r in result.rejected],
-            success=False,
             accepted=result.accepted,
             duplicates=result.duplicates,
         )
