@@ -9,7 +9,6 @@ from tests.factories import make_source
 from threadline.storage import Database
 
 
-
 @pytest.fixture
 def client(http: httpx.Client) -> httpx.Client:
     return http

@@ -242,7 +242,9 @@ def test_quarantine_is_listed_for_admins_only(http: httpx.Client, db: Database, 
     assert http.get("/api/v1/quarantine", headers=agent).status_code == 403
 
 
-def test_a_retried_invalid_message_is_quarantined_once(http: httpx.Client, web_key: str, db: Database) -> None:
+def test_a_retried_invalid_message_is_quarantined_once(
+    http: httpx.Client, web_key: str, db: Database
+) -> None:
     bad = {"userId": "u", "traits": {"email": "x"}, "messageId": "retry-1"}
     for _ in range(3):
         assert http.post("/v1/identify", json=bad, auth=(web_key, "")).status_code == 400

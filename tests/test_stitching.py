@@ -73,6 +73,7 @@ def test_one_person_across_four_channels_is_one_profile_with_one_timeline(
         ("phone", "+14155550100"),
     }
     assert view["traits"]["name"] == "Zhang Wei"
+    assert view["traits"]["phone"] == "+14155550100"  # as it matches, not as the last channel typed it
     assert view["summary"]["event_count"] == 5
     timeline = timeline_page(db, profile_id)
     assert [e["channel"] for e in timeline["events"]] == ["call_center", "store", "web", "app", "web"]

@@ -204,6 +204,11 @@ def parse_message(raw: Any, options: ParseOptions, *, forced_type: str | None = 
     profile_traits = dict(context_traits or {})
     if person_traits:
         profile_traits.update(person_traits)
+    # The profile shows an email or phone as it matches, not as it was typed on each channel: one
+    # spelling, and no history rows for "+1 (415) 555-0100" vs "415-555-0100".
+    for ident in reversed(identifiers):  # traits are applied after context.traits: they win
+        if ident.kind in (EMAIL, PHONE) and ident.kind in profile_traits:
+            profile_traits[ident.kind] = ident.value
 
     return Message(
         type=kind,

@@ -55,6 +55,9 @@ def build_engine(url: str | None = None, *, synchronous: str | None = None) -> E
             pool_size=10,
             max_overflow=20,
             pool_pre_ping=True,
+            # psycopg prepares a statement after a few runs; a generic plan made while a table was
+            # small (a fresh database, autovacuum off) would be kept as it grows. Plan each run.
+            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )
     return engine
 
