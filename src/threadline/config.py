@@ -59,9 +59,7 @@ class Settings(BaseSettings):
         description="SQLite synchronous pragma. NORMAL (with WAL) survives a killed process; FULL also "
         "survives a power cut, at a cost in write speed.",
     )
-    admin_email: str = Field(
-        "admin@threadline.local", description="Email of the first admin `make run` creates."
-    )
+    admin_email: str = Field("admin@example.com", description="Email of the first admin `make run` creates.")
     admin_password: str = Field(
         "",
         description="Password of the first admin `make run` creates; empty means a random one, printed once.",

@@ -38,7 +38,9 @@ def _digest(token: str) -> str:
 
 def _clean_email(email: str) -> str:
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+        return validate_email(
+            email.strip(), check_deliverability=False, globally_deliverable=False
+        ).normalized.lower()
     except EmailNotValidError as error:
         raise Invalid(f"email: {error}", details={"field": "email"}) from None
 

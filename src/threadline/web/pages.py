@@ -18,17 +18,30 @@ from threadline.web.session import SESSION_USER, WebUser, check_csrf, csrf_token
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+# Letters in coloured badges rather than emoji: a server or kiosk without an emoji font shows boxes.
 CHANNEL_ICONS = {
-    "web": "🌐",
-    "app": "📱",
-    "store": "🏬",
-    "call_center": "📞",
-    "email": "✉️",
-    "sms": "💬",
-    "social": "👥",
-    "chat": "🗨️",
+    "web": "W",
+    "app": "A",
+    "store": "S",
+    "call_center": "C",
+    "email": "E",
+    "sms": "M",
+    "social": "So",
+    "chat": "Ch",
     "other": "•",
 }
+
+
+def show_value(value: Any) -> str:
+    """A trait or property as a person reads it: nested objects as `key: value` pairs."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {show_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(show_value(v) for v in value)
+    return str(value)
+
+
+templates.env.filters["show"] = show_value
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
