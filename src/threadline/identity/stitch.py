@@ -34,6 +34,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from threadline.identity.identifiers import Identifier
 from threadline.profiles import ProfileState
+from threadline.storage import insert_rows
 from threadline.storage.models import Event, Identity, Merge, Profile, TraitChange
 
 _CHUNK = 500
@@ -276,9 +277,7 @@ class IdentityGraph:
     def flush(self) -> None:
         """Write profiles, merges and identities; events and trait history follow (they need the rows)."""
         conn = self.connection
-        new_rows = [p.row() for p in self.profiles.values() if p.is_new]
-        if new_rows:
-            conn.execute(insert(Profile), new_rows)
+        insert_rows(conn, Profile, [p.row() for p in self.profiles.values() if p.is_new])
         for merged, survivor in self.moves:
             for table in (Identity, Event, TraitChange):
                 conn.execute(update(table).where(table.profile_id == merged).values(profile_id=survivor))
@@ -286,8 +285,7 @@ class IdentityGraph:
             conn.execute(update(Profile).where(Profile.merged_into == merged).values(merged_into=survivor))
         for row in self.new_identities:
             row["profile_id"] = self.resolve(row["profile_id"])
-        if self.new_identities:
-            conn.execute(insert(Identity), self.new_identities)
+        insert_rows(conn, Identity, self.new_identities)
         if self.merge_rows:
             conn.execute(insert(Merge), self.merge_rows)
         changed = [p.row() for p in self.profiles.values() if p.dirty and not p.is_new]

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from threadline.config import Settings
@@ -23,7 +23,7 @@ from threadline.identity import IdentityGraph, StitchCause, lock_key, priority
 from threadline.ingest.messages import InvalidMessage, Message, ParseOptions, parse_message
 from threadline.ingest.quarantine import quarantine
 from threadline.ingest.sources import SourceInfo
-from threadline.storage import Database
+from threadline.storage import Database, insert_rows
 from threadline.storage.models import Event, TraitChange
 
 log = logging.getLogger(__name__)
@@ -197,10 +197,8 @@ def _store(
         row["profile_id"] = graph.resolve(row["profile_id"])
     for row in history:
         row["profile_id"] = graph.resolve(row["profile_id"])
-    if events:
-        conn.execute(insert(Event), events)
-    if history:
-        conn.execute(insert(TraitChange), history)
+    insert_rows(conn, Event, events)
+    insert_rows(conn, TraitChange, history)
     result.accepted = len(events)
     result.profile_ids = [graph.resolve(p) if p else None for p in result.profile_ids]
     return result
