@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -11,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from threadline import __version__
@@ -18,7 +21,7 @@ from threadline.api import admin, cdn_settings, errors, ingestion, profiles
 from threadline.api.responses import JSONResponse
 from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
-from threadline.ingest import WriteKeys
+from threadline.ingest import IngestWriter, WriteKeys
 from threadline.storage import Database
 from threadline.web import pages
 from threadline.web.session import LoginRequired
@@ -30,14 +33,24 @@ def create_app(
     settings: Settings | None = None, *, db: Database | None = None, clock: Clock = utcnow
 ) -> FastAPI:
     settings = settings or get_settings()
+    database = db or Database(settings.database_url)
+    writer = IngestWriter(database, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(writer.close)  # let the last group commit before the process exits
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Threadline",
         version=__version__,
         description="Omnichannel CRM and customer data platform: ingestion, identity, unified profiles.",
         default_response_class=JSONResponse,
     )
     app.state.settings = settings
-    app.state.db = db or Database(settings.database_url)
+    app.state.db = database
+    app.state.ingest_writer = writer
     app.state.clock = clock
     app.state.write_keys = WriteKeys(app.state.db)
     # Browsers post events from the customer's own site; the write key, not a cookie, authorises them.

@@ -9,9 +9,11 @@ Wire compatibility, as Segment's libraries send it:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from threadline.api.errors import error_body
 from threadline.api.responses import JSONResponse
-from threadline.ingest import IngestResult, SourceInfo, ingest, parse_time, quarantine_raw
+from threadline.ingest import IngestResult, SourceInfo, parse_time, prepare, quarantine_raw
 
 router = APIRouter(tags=["ingestion"])
 
@@ -144,9 +146,8 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
         batch_context = context if isinstance(context, dict) else None
     else:
         messages = [payload]
-    result: IngestResult = await run_in_threadpool(
-        ingest,
-        app.state.db,
+    submission = await run_in_threadpool(
+        prepare,
         source,
         messages,
         settings=settings,
@@ -154,8 +155,9 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
         batch_sent_at=batch_sent_at,
         batch_context=batch_context,
         forced_type=forced_type,
-        sizes=(lambda _raw: len(body)) if forced_type else None,
+        sizes=_sizes(body, forced_type, settings.max_message_bytes),
     )
+    result: IngestResult = await asyncio.wrap_future(app.state.ingest_writer.submit(submission))
     if result.rejected:
         rejected = len(result.rejected)
         first = result.rejected[0]
@@ -172,6 +174,15 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
             duplicates=result.duplicates,
         )
     return JSONResponse({"success": True, "accepted": result.accepted, "duplicates": result.duplicates})
+
+
+def _sizes(body: bytes, forced_type: str | None, limit: int) -> Callable[[Any], int] | None:
+    """How to measure each message against the per-message limit, as cheaply as is exact."""
+    if forced_type:
+        return lambda _raw: len(body)  # the body is the message
+    if len(body) <= limit:
+        return lambda _raw: 0  # the whole batch fits: no message in it can be over the limit
+    return None
 
 
 def _single(kind: str) -> Any:

@@ -63,8 +63,18 @@ class _Candidate:
     message: Message
 
 
-def ingest(
-    db: Database,
+@dataclass(slots=True)
+class Submission:
+    """One request's messages, validated and ready to store (with others, in one transaction)."""
+
+    source: SourceInfo
+    received_at: datetime
+    count: int
+    valid: list[_Candidate]
+    invalid: list[tuple[int, Any, InvalidMessage]]
+
+
+def prepare(
     source: SourceInfo,
     raws: Sequence[Any],
     *,
@@ -73,10 +83,9 @@ def ingest(
     batch_sent_at: datetime | None = None,
     batch_context: dict[str, Any] | None = None,
     forced_type: str | None = None,
-    max_message_bytes: int | None = None,
     sizes: Callable[[Any], int] | None = None,
-) -> IngestResult:
-    """Store the valid messages of `raws` from `source`, quarantine the rest, in one transaction."""
+) -> Submission:
+    """Validate `raws` without touching the database (so it can run outside the writer)."""
     options = ParseOptions(
         region=settings.default_region,
         identifier_kinds=tuple(settings.identifier_kinds),
@@ -84,7 +93,7 @@ def ingest(
         batch_sent_at=batch_sent_at,
         batch_context=batch_context,
     )
-    limit = max_message_bytes or settings.max_message_bytes
+    limit = settings.max_message_bytes
     measure = sizes or (lambda raw: len(orjson.dumps(raw)))
     valid: list[_Candidate] = []
     invalid: list[tuple[int, Any, InvalidMessage]] = []
@@ -95,11 +104,41 @@ def ingest(
             valid.append(_Candidate(index, parse_message(raw, options, forced_type=forced_type)))
         except InvalidMessage as error:
             invalid.append((index, raw, error))
+    return Submission(source, received_at, len(raws), valid, invalid)
 
+
+def ingest(
+    db: Database,
+    source: SourceInfo,
+    raws: Sequence[Any],
+    *,
+    settings: Settings,
+    received_at: datetime,
+    batch_sent_at: datetime | None = None,
+    batch_context: dict[str, Any] | None = None,
+    forced_type: str | None = None,
+    sizes: Callable[[Any], int] | None = None,
+) -> IngestResult:
+    """Store the valid messages of `raws` from `source`, quarantine the rest, in one transaction."""
+    submission = prepare(
+        source,
+        raws,
+        settings=settings,
+        received_at=received_at,
+        batch_sent_at=batch_sent_at,
+        batch_context=batch_context,
+        forced_type=forced_type,
+        sizes=sizes,
+    )
+    return store(db, [submission], settings=settings)[0]
+
+
+def store(db: Database, submissions: Sequence[Submission], *, settings: Settings) -> list[IngestResult]:
+    """Store prepared submissions in one transaction; one result per submission, in order."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with db.write() as session:
-                return _store(session.connection(), source, raws, valid, invalid, settings, received_at)
+                return _store(session.connection(), submissions, settings)
         except (OperationalError, IntegrityError) as error:
             # Deadlock between two batches, a racing duplicate messageId, or SQLite busy past its
             # timeout: the transaction rolled back whole, so trying again is safe.
@@ -117,66 +156,67 @@ def _retryable(error: DBAPIError) -> bool:
     return "locked" in str(error.orig) or "busy" in str(error.orig)
 
 
-def _store(
-    conn: Connection,
-    source: SourceInfo,
-    raws: Sequence[Any],
-    valid: list[_Candidate],
-    invalid: list[tuple[int, Any, InvalidMessage]],
-    settings: Settings,
-    received_at: datetime,
-) -> IngestResult:
-    result = IngestResult(profile_ids=[None] * len(raws))
-    for index, raw, error in invalid:
+def _quarantine_invalid(conn: Connection, submission: Submission, result: IngestResult) -> None:
+    for index, raw, error in submission.invalid:
         is_obj = isinstance(raw, dict)
+        message_id = raw.get("messageId") if is_obj else None
         quarantine_id = quarantine(
             conn,
-            source_id=source.id,
-            received_at=received_at,
+            source_id=submission.source.id,
+            received_at=submission.received_at,
             payload=orjson.dumps(raw).decode() if _serialisable(raw) else repr(raw),
             reason=str(error),
             field=error.field,
-            message_id=raw.get("messageId") if is_obj else None,
+            message_id=message_id,
             type=raw.get("type") if is_obj else None,
         )
-        message_id = raw.get("messageId") if is_obj else None
         result.rejected.append(Rejection(index, message_id, error.field, error.reason, quarantine_id))
-    if not valid:
-        return result
 
-    seen = _already_stored(conn, source.id, [c.message.message_id for c in valid])
-    fresh: list[_Candidate] = []
-    for candidate in valid:
-        if candidate.message.message_id in seen:
-            result.duplicates += 1
-            continue
-        seen.add(candidate.message.message_id)
-        fresh.append(candidate)
+
+def _store(conn: Connection, submissions: Sequence[Submission], settings: Settings) -> list[IngestResult]:
+    results = [IngestResult(profile_ids=[None] * s.count) for s in submissions]
+    fresh: list[tuple[int, _Candidate]] = []  # (submission number, candidate)
+    for number, submission in enumerate(submissions):
+        _quarantine_invalid(conn, submission, results[number])
+    stored = _stored_pairs(conn, [(s.source.id, c.message.message_id) for s in submissions for c in s.valid])
+    for number, submission in enumerate(submissions):
+        for candidate in submission.valid:
+            key = (submission.source.id, candidate.message.message_id)
+            if key in stored:
+                results[number].duplicates += 1
+                continue
+            stored.add(key)  # the same messageId twice in one request is stored once too
+            fresh.append((number, candidate))
+    if not fresh:
+        return results
 
     kinds = list(settings.identifier_kinds)
-    graph = IdentityGraph(conn, limits=settings.identity_limits, ranks=priority(kinds), now=received_at)
-    wanted = {i for c in fresh for i in (*c.message.identifiers, *c.message.alias_candidates)}
-    graph.preload(wanted, extra_locks=[lock_key(f"message:{source.id}", c.message.message_id) for c in fresh])
+    now = max(s.received_at for s in submissions)
+    graph = IdentityGraph(conn, limits=settings.identity_limits, ranks=priority(kinds), now=now)
+    wanted = {i for _, c in fresh for i in (*c.message.identifiers, *c.message.alias_candidates)}
+    message_locks = [lock_key(f"message:{submissions[n].source.id}", c.message.message_id) for n, c in fresh]
+    graph.preload(wanted, extra_locks=message_locks)
     if graph.postgres:
         # A racing twin of this batch may have committed while we waited for the locks.
-        late = _already_stored(conn, source.id, [c.message.message_id for c in fresh])
-        if late:
-            result.duplicates += sum(1 for c in fresh if c.message.message_id in late)
-            fresh = [c for c in fresh if c.message.message_id not in late]
+        late = _stored_pairs(conn, [(submissions[n].source.id, c.message.message_id) for n, c in fresh])
+        for n, c in fresh:
+            if (submissions[n].source.id, c.message.message_id) in late:
+                results[n].duplicates += 1
+        fresh = [(n, c) for n, c in fresh if (submissions[n].source.id, c.message.message_id) not in late]
 
     events: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
-    for candidate in fresh:
-        message = candidate.message
+    for number, candidate in fresh:
+        submission, message = submissions[number], candidate.message
+        source = submission.source
         cause = StitchCause("message", source.id, message.message_id, message.timestamp)
-        identifiers = message.identifiers
         if message.type == "alias":
             cause.trigger = "alias"
             previous = next((i for i in message.alias_candidates if i in graph.owner), None)
-            identifiers = [*identifiers, previous or message.alias_candidates[1]]
+            identifiers = [*message.identifiers, previous or message.alias_candidates[1]]
             profile = graph.stitch(identifiers, cause, force=True)
         else:
-            profile = graph.stitch(identifiers, cause)
+            profile = graph.stitch(message.identifiers, cause)
         profile.record_event(source.channel, message.timestamp)
         for change in profile.apply_traits(message.profile_traits, message.timestamp, source.name):
             history.append(
@@ -190,8 +230,9 @@ def _store(
                     "message_id": message.message_id,
                 }
             )
-        events.append(_event_row(message, profile.id, source, received_at))
-        result.profile_ids[candidate.index] = profile.id
+        events.append(_event_row(message, profile.id, source, submission.received_at))
+        results[number].profile_ids[candidate.index] = profile.id
+        results[number].accepted += 1
     graph.flush()
     for row in events:
         row["profile_id"] = graph.resolve(row["profile_id"])
@@ -199,9 +240,9 @@ def _store(
         row["profile_id"] = graph.resolve(row["profile_id"])
     insert_rows(conn, Event, events)
     insert_rows(conn, TraitChange, history)
-    result.accepted = len(events)
-    result.profile_ids = [graph.resolve(p) if p else None for p in result.profile_ids]
-    return result
+    for result in results:
+        result.profile_ids = [graph.resolve(p) if p else None for p in result.profile_ids]
+    return results
 
 
 def _serialisable(raw: Any) -> bool:
@@ -212,15 +253,17 @@ def _serialisable(raw: Any) -> bool:
     return True
 
 
-def _already_stored(conn: Connection, source_id: int, message_ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(message_ids), 500):
-        chunk = message_ids[start : start + 500]
-        found.update(
-            conn.scalars(
-                select(Event.message_id).where(Event.source_id == source_id, Event.message_id.in_(chunk))
-            )
-        )
+def _stored_pairs(conn: Connection, keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which (source id, messageId) pairs already have an event."""
+    by_source: dict[int, list[str]] = {}
+    for source_id, message_id in keys:
+        by_source.setdefault(source_id, []).append(message_id)
+    found: set[tuple[int, str]] = set()
+    for source_id, message_ids in by_source.items():
+        for start in range(0, len(message_ids), 500):
+            chunk = message_ids[start : start + 500]
+            query = select(Event.message_id).where(Event.source_id == source_id, Event.message_id.in_(chunk))
+            found.update((source_id, m) for m in conn.scalars(query))
     return found
 
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import JSON, Connection, DateTime, Table
+from sqlalchemy.exc import DBAPIError
 
 from threadline.storage.models import Base
 
@@ -57,14 +58,21 @@ def insert_rows(connection: Connection, model: type[Base], rows: Sequence[dict[s
     ]
     names = ", ".join(columns)
     raw = connection.connection.driver_connection
-    if dialect == "postgresql":
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
-            for value in values:
-                copy.write_row(value)
-    else:
-        marks = ", ".join("?" for _ in columns)
-        cursor = raw.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)
-        finally:
-            cursor.close()
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        if dialect == "postgresql":
+            copy_sql = f"COPY {table.name} ({names}) FROM STDIN"
+            with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
+                for value in values:
+                    copy.write_row(value)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            cursor = raw.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)
+            finally:
+                cursor.close()
+    except dbapi_error as error:
+        # Raise what SQLAlchemy would (IntegrityError, OperationalError...), so callers that retry a
+        # deadlock or report a constraint see the same exceptions on both paths.
+        raise DBAPIError.instance(f"bulk insert into {table.name}", None, error, dbapi_error) from error
