@@ -94,18 +94,19 @@ class IdentityGraph:
                     text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"),
                     {"keys": keys[start : start + _CHUNK]},
                 )
-        by_kind: dict[str, list[str]] = defaultdict(list)
-        for ident in wanted:
-            by_kind[ident.kind].append(ident.value)
-        for kind, values in by_kind.items():
-            for start in range(0, len(values), _CHUNK):
-                rows = self.connection.execute(
-                    select(Identity.value, Identity.profile_id).where(
-                        Identity.kind == kind, Identity.value.in_(values[start : start + _CHUNK])
-                    )
+        # One query for every kind: values rarely repeat across kinds, and the few that do are
+        # filtered here, which is cheaper than a round trip per kind.
+        values = sorted({ident.value for ident in wanted})
+        for start in range(0, len(values), _CHUNK):
+            rows = self.connection.execute(
+                select(Identity.kind, Identity.value, Identity.profile_id).where(
+                    Identity.value.in_(values[start : start + _CHUNK])
                 )
-                for value, profile_id in rows:
-                    self.owner[Identifier(kind, value)] = profile_id
+            )
+            for kind, value, profile_id in rows:
+                ident = Identifier(kind, value)
+                if ident in wanted:
+                    self.owner[ident] = profile_id
         self._load_profiles(set(self.owner.values()))
 
     def _load_profiles(self, ids: set[str]) -> None:

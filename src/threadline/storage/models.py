@@ -92,7 +92,9 @@ class Profile(Base):
 
 class Identity(Base):
     __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("kind", "value", name="uq_identities_kind_value"),)
+    # Value first: lookups ask for many values at once, and a leading column that is that selective
+    # gets an index scan even before the planner has statistics (a fresh or bulk-loaded database).
+    __table_args__ = (UniqueConstraint("value", "kind", name="uq_identities_value_kind"),)
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(40))
@@ -106,7 +108,8 @@ class Identity(Base):
 class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
-        UniqueConstraint("source_id", "message_id", name="uq_events_source_message"),
+        # messageId first, for the same reason as identities' (value, kind).
+        UniqueConstraint("message_id", "source_id", name="uq_events_message_source"),
         Index("ix_events_profile_time", "profile_id", "timestamp", "id"),
     )
 

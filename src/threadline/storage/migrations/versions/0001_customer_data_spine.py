@@ -153,7 +153,7 @@ def upgrade() -> None:
             ["sources.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("source_id", "message_id", name="uq_events_source_message"),
+        sa.UniqueConstraint("message_id", "source_id", name="uq_events_message_source"),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_profile_time", ["profile_id", "timestamp", "id"], unique=False)
@@ -178,7 +178,7 @@ def upgrade() -> None:
             ["sources.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("kind", "value", name="uq_identities_kind_value"),
+        sa.UniqueConstraint("value", "kind", name="uq_identities_value_kind"),
     )
     with op.batch_alter_table("identities", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_identities_profile_id"), ["profile_id"], unique=False)
