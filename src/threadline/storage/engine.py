@@ -55,11 +55,19 @@ def build_engine(url: str | None = None, *, synchronous: str | None = None) -> E
             pool_size=10,
             max_overflow=20,
             pool_pre_ping=True,
-            # psycopg prepares a statement after a few runs; a generic plan made while a table was
-            # small (a fresh database, autovacuum off) would be kept as it grows. Plan each run.
-            connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
         )
+        _configure_postgres(engine)
     return engine
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # psycopg prepares a statement after a few runs; a generic plan made while a table was small
+        # (a fresh database, autovacuum off) would be kept as the table grows. Plan each execution.
+        # A SET rather than libpq `options`, so that options given in the URL still apply.
+        dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
