@@ -23,7 +23,7 @@ from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
 from threadline.ingest import IngestWriter, WriteKeys
 from threadline.storage import Database
-from threadline.web import pages
+from threadline.web import auth_pages, customer_pages
 from threadline.web.session import LoginRequired
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -74,7 +74,8 @@ def create_app(
     app.include_router(cdn_settings.router)
     app.include_router(profiles.router)
     app.include_router(admin.router)
-    app.include_router(pages.router)
+    app.include_router(auth_pages.router)
+    app.include_router(customer_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)
