@@ -18,6 +18,7 @@ import uvicorn
 from sqlalchemy import text
 
 from threadline.app import create_app
+from threadline.clock import Clock, utcnow
 from threadline.config import Settings
 from threadline.storage import Database, upgrade
 from threadline.storage.migrate import alembic_config
@@ -77,11 +78,11 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, clock: Clock = utcnow) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings, db=db),
+            create_app(settings, db=db, clock=clock),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

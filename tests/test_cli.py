@@ -52,7 +52,7 @@ def test_users_and_tokens(run: CliRunner) -> None:
     short = run.invoke(
         app, ["users", "create", "b@example.com", "--role", "agent", "--password-stdin"], input="x\n"
     )
-    assert short.exit_code == 1 and "password: must be at least 8 characters" in short.output
+    assert short.exit_code == 1 and "password: must be at least 10 characters" in short.output
     role = run.invoke(
         app, ["users", "create", "c@example.com", "--role", "boss", "--password-stdin"], input="x" * 9
     )

@@ -13,13 +13,12 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from tests.factories import make_source, send
+from tests.factories import lookup_profile, make_source, profile_view, send, timeline_page
 from threadline.cli.main import app
 from threadline.config import Settings, get_settings
 from threadline.errors import Invalid
 from threadline.ingest import list_quarantine
 from threadline.ingest.importer import import_file
-from threadline.profiles import lookup_profile, profile_view, timeline_page
 from threadline.storage import Database
 from threadline.storage.models import Event, Profile
 

@@ -10,10 +10,9 @@ import pytest
 from segment.analytics.client import Client as SegmentClient
 
 from tests.conftest import LiveServer
-from tests.factories import make_source, make_token
+from tests.factories import lookup_profile, make_source, make_token, profile_view, timeline_page
 from threadline.config import Settings
 from threadline.ingest import list_quarantine
-from threadline.profiles import lookup_profile, profile_view, timeline_page
 from threadline.storage import Database
 
 

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from tests.factories import make_source, send
+from tests.factories import lookup_profile, make_source, profile_view, send, timeline_page, trait_history
 from threadline.config import Settings
 from threadline.ingest import ingest, list_quarantine
-from threadline.profiles import lookup_profile, profile_view, timeline_page, trait_history
 from threadline.storage import Database
 from threadline.storage.models import Event, Merge, Profile
 

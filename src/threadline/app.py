@@ -17,13 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from threadline import __version__
-from threadline.api import admin, cdn_settings, errors, ingestion, profiles
+from threadline.api import admin, cdn_settings, errors, ingestion, profiles, tokens
 from threadline.api.responses import JSONResponse
 from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
 from threadline.ingest import IngestWriter, WriteKeys
 from threadline.storage import Database
-from threadline.web import auth_pages, customer_pages
+from threadline.web import account_pages, auth_pages, customer_pages, source_pages
 from threadline.web.session import LoginRequired
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -57,12 +57,15 @@ def create_app(
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"], allow_headers=["*"]
     )
-    # Without a configured secret, sessions last as long as the process (fine on a laptop).
+    # Without a configured secret, sessions (and invitation links) last as long as the process.
+    secret_key = settings.secret_key or secrets.token_urlsafe(32)
+    app.state.secret_key = secret_key  # also signs invitation links (web/account_pages.py)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.secret_key or secrets.token_urlsafe(32),
+        secret_key=secret_key,
         session_cookie="tl_session",
         same_site="lax",
+        https_only=settings.secure_cookies,
     )
     errors.install(app)
 
@@ -74,8 +77,11 @@ def create_app(
     app.include_router(cdn_settings.router)
     app.include_router(profiles.router)
     app.include_router(admin.router)
+    app.include_router(tokens.router)
     app.include_router(auth_pages.router)
     app.include_router(customer_pages.router)
+    app.include_router(source_pages.router)
+    app.include_router(account_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -67,6 +67,25 @@ class Settings(BaseSettings):
     demo_customers: int = Field(
         200, description="How many demo customers `make run` loads into an empty database."
     )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Wrong passwords in a row after which an account is locked (sign-in page).",
+    )
+    login_lockout_minutes: int = Field(
+        15,
+        ge=1,
+        description="How long a locked account stays locked, in minutes; even the right password is "
+        "refused meanwhile.",
+    )
+    secure_cookies: bool = Field(
+        False,
+        description="Mark the session cookie Secure, so browsers only send it over HTTPS. Turn it on "
+        "whenever the workspace is served over HTTPS (directly or behind a proxy).",
+    )
+    invite_valid_days: int = Field(
+        7, ge=1, description="How many days an invitation link (/invite/...) stays valid."
+    )
 
     @field_validator("identifier_kinds", mode="before")
     @classmethod

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from threadline.accounts import UserInfo, authenticate_token
+from threadline.accounts import UserInfo, Viewer, authenticate_token, viewer_for
 from threadline.config import Settings
+from threadline.privacy import Actor
 from threadline.storage import Database
 
 _bearer = HTTPBearer(auto_error=False, description="A personal API token from `threadline tokens create`.")
@@ -51,3 +53,24 @@ def require_admin(user: CurrentUser) -> UserInfo:
 
 
 AdminUser = Annotated[UserInfo, Depends(require_admin)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The signed-in user, their data scope, and where the request came from (for the audit log)."""
+
+    user: UserInfo
+    viewer: Viewer
+    actor: Actor
+
+
+def actor_of(request: Request, user_id: int | None) -> Actor:
+    client = request.client.host if request.client else None
+    return Actor(user_id, client, request.headers.get("user-agent"))
+
+
+def current_caller(request: Request, db: DatabaseDep, user: CurrentUser) -> Caller:
+    return Caller(user, viewer_for(db, user.id, user.role), actor_of(request, user.id))
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

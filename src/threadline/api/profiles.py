@@ -1,29 +1,71 @@
-"""REST: unified profiles, their timeline and trait history."""
+"""REST: unified profiles, their timeline and trait history, within the caller's data scope."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from threadline.api.deps import CurrentUser, DatabaseDep, SettingsDep
+from threadline.api.deps import CallerDep, DatabaseDep, SettingsDep
 from threadline.identity import BUILT_IN_KINDS
-from threadline.profiles import find_profiles, lookup_profile, profile_view, timeline_page, trait_history
+from threadline.privacy import record
+from threadline.profiles import (
+    CustomerQuery,
+    ProfileNotFound,
+    list_customers,
+    lookup_profile,
+    profile_view,
+    timeline_page,
+    trait_history,
+)
+from threadline.storage import Database
 
 router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"])
+T = TypeVar("T")
 
 
-@router.get("", summary="Search profiles by name or identifier")
+def audited(request: Request, db: Database, caller: CallerDep, profile_id: str, read: Callable[[], T]) -> T:
+    """Run a read of one customer, auditing it; a refused or unknown ID is audited as denied."""
+    now = request.app.state.clock()
+    try:
+        result = read()
+    except ProfileNotFound as error:
+        details = {
+            "out_of_scope": bool(isinstance(error.details, dict) and error.details.get("out_of_scope"))
+        }
+        record(db, caller.actor, "denied", "profile", profile_id, at=now, details=details)
+        raise ProfileNotFound(f"profile {profile_id} does not exist") from None
+    record(db, caller.actor, "view", "profile", profile_id, at=now, details={"via": "api"})
+    return result
+
+
+@router.get("", summary="Search and list customers in your data scope")
 def search(
-    db: DatabaseDep, settings: SettingsDep, _: CurrentUser, q: str = Query(min_length=1), limit: int = 20
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    q: str = Query("", description="Name, email, phone (or its last digits) or any identifier"),
+    channel: str | None = None,
+    owner: str | None = Query(None, description="me, none, or a user id"),
+    source: str | None = None,
+    tag: str | None = None,
+    seen_within_days: int | None = None,
+    sort: str = "last_seen",
+    page: int = 1,
+    limit: int = 20,
 ) -> dict[str, Any]:
-    return {"profiles": find_profiles(db, q, region=settings.default_region, limit=limit)}
+    query = CustomerQuery(q, channel, owner, source, tag, seen_within_days, sort, page, limit)
+    now = request.app.state.clock()
+    rows, total = list_customers(db, caller.viewer, query, region=settings.default_region, now=now)
+    return {"profiles": rows, "total": total, "page": page}
 
 
 @router.get(
     "/lookup", summary="Find the profile holding an identifier: ?email=, ?phone=, ?user_id=, ?<kind>="
 )
-def lookup(request: Request, db: DatabaseDep, settings: SettingsDep, _: CurrentUser) -> dict[str, Any]:
+def lookup(request: Request, db: DatabaseDep, settings: SettingsDep, caller: CallerDep) -> dict[str, Any]:
     kinds = (*BUILT_IN_KINDS, *settings.identifier_kinds)
     asked = [(k, v) for k, v in request.query_params.items() if k in kinds]
     if len(asked) != 1:
@@ -31,12 +73,17 @@ def lookup(request: Request, db: DatabaseDep, settings: SettingsDep, _: CurrentU
             400, f"give exactly one identifier as a query parameter: one of {', '.join(kinds)}"
         )
     kind, value = asked[0]
-    return profile_view(db, lookup_profile(db, kind, value, region=settings.default_region))
+    found = lookup_profile(db, kind, value, region=settings.default_region, viewer=caller.viewer)
+    return audited(request, db, caller, found, lambda: profile_view(db, found, viewer=caller.viewer))
 
 
 @router.get("/{profile_id}", summary="The unified profile (a merged-away ID answers with its survivor)")
-def get_profile(profile_id: str, response: Response, db: DatabaseDep, _: CurrentUser) -> dict[str, Any]:
-    view = profile_view(db, profile_id)
+def get_profile(
+    profile_id: str, request: Request, response: Response, db: DatabaseDep, caller: CallerDep
+) -> dict[str, Any]:
+    view = audited(
+        request, db, caller, profile_id, lambda: profile_view(db, profile_id, viewer=caller.viewer)
+    )
     if view["id"] != profile_id:
         response.headers["Content-Location"] = f"/api/v1/profiles/{view['id']}"
     return view
@@ -45,18 +92,30 @@ def get_profile(profile_id: str, response: Response, db: DatabaseDep, _: Current
 @router.get("/{profile_id}/events", summary="The cross-channel timeline, newest first, keyset-paged")
 def get_events(
     profile_id: str,
+    request: Request,
     db: DatabaseDep,
-    _: CurrentUser,
+    caller: CallerDep,
     limit: int = 50,
     cursor: str | None = None,
     channel: str | None = None,
     type: str | None = None,
 ) -> dict[str, Any]:
-    return timeline_page(db, profile_id, limit=limit, cursor=cursor, channel=channel, type=type)
+    return audited(
+        request,
+        db,
+        caller,
+        profile_id,
+        lambda: timeline_page(
+            db, profile_id, limit=limit, cursor=cursor, channel=channel, type=type, viewer=caller.viewer
+        ),
+    )
 
 
 @router.get("/{profile_id}/traits/history", summary="Every observed value of the profile's traits")
 def get_trait_history(
-    profile_id: str, db: DatabaseDep, _: CurrentUser, key: str | None = None
+    profile_id: str, request: Request, db: DatabaseDep, caller: CallerDep, key: str | None = None
 ) -> dict[str, Any]:
-    return {"history": trait_history(db, profile_id, key)}
+    history = audited(
+        request, db, caller, profile_id, lambda: trait_history(db, profile_id, key, viewer=caller.viewer)
+    )
+    return {"history": history}

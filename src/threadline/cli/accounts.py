@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import getpass
 import sys
+from datetime import datetime
 
 import typer
+from rich.table import Table
 
-from threadline.accounts import ROLES, create_token, create_user
+from threadline.accounts import (
+    ROLES,
+    create_token,
+    create_user,
+    list_tokens,
+    list_users,
+    revoke_token,
+    set_active,
+    user_by_email,
+)
 from threadline.cli.common import console, database, fail, one_line_errors, read_stdin_line
 from threadline.clock import utcnow
 
@@ -33,6 +44,55 @@ def users_create(
     with database() as db:
         user = create_user(db, email, role, password, now=utcnow())
     console.print(f"created {user.role} {user.email}")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "never"
+
+
+@users.command("list")
+@one_line_errors
+def users_list() -> None:
+    """Every user with their role, team, status and last sign-in."""
+    with database() as db:
+        rows = list_users(db)
+    table = Table("email", "name", "role", "team", "status", "last sign-in")
+    for u in rows:
+        status = "deactivated" if not u.is_active else "invited" if u.invited else "active"
+        table.add_row(u.email, u.name or "", u.role, u.team or "", status, _when(u.last_login_at))
+    console.print(table)
+
+
+@users.command("deactivate")
+@one_line_errors
+def users_deactivate(email: str) -> None:
+    """Stop a user signing in; their sessions end and their API tokens are revoked at once."""
+    with database() as db:
+        user = user_by_email(db, email)
+        # by=0: no user of the workspace; the command line has the database's own authority.
+        set_active(db, user.id, False, by=0, now=utcnow())
+    console.print(f"deactivated {user.email}")
+
+
+@tokens.command("list")
+@one_line_errors
+def tokens_list(email: str) -> None:
+    """A user's API tokens that still work (the secrets are never shown again)."""
+    with database() as db:
+        found = list_tokens(db, user_by_email(db, email).id)
+    table = Table("id", "name", "created", "last used")
+    for t in found:
+        table.add_row(str(t.id), t.name, _when(t.created_at), _when(t.last_used_at))
+    console.print(table)
+
+
+@tokens.command("revoke")
+@one_line_errors
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token by its ID (from `threadline tokens list`); it is refused from then on."""
+    with database() as db:
+        revoke_token(db, token_id, now=utcnow())
+    console.print(f"revoked token {token_id}")
 
 
 @tokens.command("create")

@@ -8,7 +8,14 @@ from rich.table import Table
 from threadline.cli.common import console, database, one_line_errors
 from threadline.clock import utcnow
 from threadline.config import CHANNELS
-from threadline.ingest import create_source, list_quarantine, list_sources
+from threadline.ingest import (
+    activate_source,
+    create_source,
+    list_quarantine,
+    list_sources,
+    revoke_source,
+    rotate_write_key,
+)
 
 sources = typer.Typer(
     help="Sources: one per channel feed, each with its own write key.", no_args_is_help=True
@@ -43,6 +50,34 @@ def sources_list() -> None:
             "revoked" if s.revoked else "active",
         )
     console.print(table)
+
+
+@sources.command("rotate")
+@one_line_errors
+def sources_rotate(name: str) -> None:
+    """Give a source a new write key and print it; the old key stops working (within 5 s in
+    running servers, which cache keys briefly)."""
+    with database() as db:
+        source, _ = rotate_write_key(db, name)
+    print(source.write_key)
+
+
+@sources.command("revoke")
+@one_line_errors
+def sources_revoke(name: str) -> None:
+    """Refuse a source's write key; its events and quarantine stay."""
+    with database() as db:
+        revoke_source(db, name, now=utcnow())
+    print(f"revoked {name}")
+
+
+@sources.command("activate")
+@one_line_errors
+def sources_activate(name: str) -> None:
+    """Accept a revoked source's write key again."""
+    with database() as db:
+        activate_source(db, name)
+    print(f"activated {name}")
 
 
 @quarantine.command("list")

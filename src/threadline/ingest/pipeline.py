@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from threadline.config import Settings
 from threadline.identity import IdentityGraph, StitchCause, lock_key, priority
+from threadline.ingest.live import live_feed
 from threadline.ingest.messages import InvalidMessage, Message, ParseOptions, parse_message
 from threadline.ingest.quarantine import quarantine
 from threadline.ingest.sources import SourceInfo
@@ -138,7 +139,9 @@ def store(db: Database, submissions: Sequence[Submission], *, settings: Settings
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with db.write() as session:
-                return _store(session.connection(), submissions, settings)
+                results = _store(session.connection(), submissions, settings)
+            live_feed.announce(submissions, results)  # after commit; a dict check when nobody watches
+            return results
         except (OperationalError, IntegrityError) as error:
             # Deadlock between two batches, a racing duplicate messageId, or SQLite busy past its
             # timeout: the transaction rolled back whole, so trying again is safe.

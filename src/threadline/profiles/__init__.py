@@ -4,27 +4,41 @@
 from threadline.profiles.state import ProfileState, TraitObservation, display_name
 
 # isort: split
+from threadline.profiles.customers import (
+    CustomerQuery,
+    assign_owner,
+    change_tags,
+    export_customers,
+    list_customers,
+    list_views,
+    save_view,
+    view_query,
+)
 from threadline.profiles.reads import (
     ProfileNotFound,
-    find_profiles,
     lookup_profile,
     profile_view,
-    recent_profiles,
     resolve_profile_id,
     timeline_page,
     trait_history,
 )
 
 __all__ = [
+    "CustomerQuery",
     "ProfileNotFound",
     "ProfileState",
     "TraitObservation",
+    "assign_owner",
+    "change_tags",
     "display_name",
-    "find_profiles",
+    "export_customers",
+    "list_customers",
+    "list_views",
     "lookup_profile",
     "profile_view",
-    "recent_profiles",
     "resolve_profile_id",
+    "save_view",
     "timeline_page",
     "trait_history",
+    "view_query",
 ]

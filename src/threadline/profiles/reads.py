@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from threadline.accounts import Viewer, customer_filter
 from threadline.errors import Invalid, NotFound
-from threadline.identity import EMAIL, PHONE, InvalidIdentifier, normalise
+from threadline.identity import InvalidIdentifier, normalise
 from threadline.storage import Database
-from threadline.storage.models import Event, Identity, Merge, Profile, Source, TraitChange
+from threadline.storage.models import Event, Identity, Merge, Profile, Source, TraitChange, User
 
 MAX_PAGE = 200
 _MERGE_HOPS = 20
@@ -27,22 +27,26 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="milliseconds") + "Z"
 
 
-def resolve_profile_id(session: Session, profile_id: str) -> str:
-    """The live profile for an ID, following merges; raises ProfileNotFound."""
+def resolve_profile_id(session: Session, profile_id: str, viewer: Viewer) -> str:
+    """The live profile for an ID, following merges; raises ProfileNotFound, also when the profile is
+    outside the viewer's data scope (a forged URL learns nothing, not even that the customer exists)."""
     current = profile_id
     for _ in range(_MERGE_HOPS):
         merged_into = session.execute(select(Profile.merged_into).where(Profile.id == current)).first()
         if merged_into is None:
             raise ProfileNotFound(f"profile {profile_id} does not exist")
         if merged_into[0] is None:
+            visible = select(Profile.id).where(Profile.id == current, customer_filter(viewer))
+            if session.scalar(visible) is None:
+                raise ProfileNotFound(f"profile {profile_id} does not exist", details={"out_of_scope": True})
             return current
         current = merged_into[0]
     raise ProfileNotFound(f"profile {profile_id} has a merge chain longer than {_MERGE_HOPS}")
 
 
-def profile_view(db: Database, profile_id: str) -> dict[str, Any]:
+def profile_view(db: Database, profile_id: str, *, viewer: Viewer) -> dict[str, Any]:
     with db.read() as session:
-        live = resolve_profile_id(session, profile_id)
+        live = resolve_profile_id(session, profile_id, viewer)
         profile = session.get(Profile, live)
         assert profile is not None
         identities = session.execute(
@@ -51,6 +55,7 @@ def profile_view(db: Database, profile_id: str) -> dict[str, Any]:
             .where(Identity.profile_id == live)
             .order_by(Identity.first_seen, Identity.id)
         ).all()
+        owner = session.get(User, profile.owner_id) if profile.owner_id is not None else None
         merged_ids = list(session.scalars(select(Profile.id).where(Profile.merged_into == live)))
         merges = (
             session.execute(
@@ -80,6 +85,8 @@ def profile_view(db: Database, profile_id: str) -> dict[str, Any]:
         "id": profile.id,
         "requested_id": profile_id if profile_id != live else None,
         "display_name": profile.display_name,
+        "owner": {"id": owner.id, "email": owner.email, "name": owner.name} if owner else None,
+        "tags": list(profile.tags or []),
         "traits": profile.traits,
         "trait_sources": {k: {"at": v[0] + "Z", "source": v[1]} for k, v in meta.items()},
         "identities": identity_list,
@@ -115,9 +122,11 @@ def _merge_view(merge: Merge, source_name: str | None) -> dict[str, Any]:
     }
 
 
-def trait_history(db: Database, profile_id: str, key: str | None = None) -> list[dict[str, Any]]:
+def trait_history(
+    db: Database, profile_id: str, key: str | None = None, *, viewer: Viewer
+) -> list[dict[str, Any]]:
     with db.read() as session:
-        live = resolve_profile_id(session, profile_id)
+        live = resolve_profile_id(session, profile_id, viewer)
         query = (
             select(TraitChange, Source.name)
             .join(Source, Source.id == TraitChange.source_id)
@@ -159,12 +168,13 @@ def timeline_page(
     cursor: str | None = None,
     channel: str | None = None,
     type: str | None = None,
+    viewer: Viewer,
 ) -> dict[str, Any]:
     """The unified timeline, newest first, keyset-paged so deep pages stay as fast as the first."""
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"limit: must be between 1 and {MAX_PAGE}", details={"field": "limit"})
     with db.read() as session:
-        live = resolve_profile_id(session, profile_id)
+        live = resolve_profile_id(session, profile_id, viewer)
         query = (
             select(Event, Source.name)
             .join(Source, Source.id == Event.source_id)
@@ -210,7 +220,7 @@ def _event_view(event: Event, source: str) -> dict[str, Any]:
     }
 
 
-def lookup_profile(db: Database, kind: str, value: str, *, region: str) -> str:
+def lookup_profile(db: Database, kind: str, value: str, *, region: str, viewer: Viewer) -> str:
     try:
         ident = normalise(kind, value, region=region, field=kind)
     except InvalidIdentifier as error:
@@ -219,53 +229,11 @@ def lookup_profile(db: Database, kind: str, value: str, *, region: str) -> str:
         profile_id = session.scalar(
             select(Identity.profile_id).where(Identity.kind == ident.kind, Identity.value == ident.value)
         )
+        if profile_id is not None:
+            profile_id = resolve_profile_id(session, profile_id, viewer)
     if profile_id is None:
         raise ProfileNotFound(f"no profile has {kind} {ident.value}")
     return profile_id
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def find_profiles(db: Database, q: str, *, region: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Profiles whose name contains `q` or whose identifier starts with it (normalised when it parses)."""
-    q = q.strip()
-    if not q:
-        raise Invalid("q: must not be empty", details={"field": "q"})
-    if not 1 <= limit <= MAX_PAGE:
-        raise Invalid(f"limit: must be between 1 and {MAX_PAGE}", details={"field": "limit"})
-    candidates = {q, q.lower()}
-    for kind in (EMAIL, PHONE):
-        with contextlib.suppress(InvalidIdentifier):
-            candidates.add(normalise(kind, q, region=region, field="q").value)
-    prefix = [Identity.value.like(_like(c) + "%", escape="\\") for c in candidates]
-    with db.read() as session:
-        by_identity = select(Identity.profile_id).where(or_(*prefix)).limit(limit)
-        ids = set(session.scalars(by_identity))
-        by_name = select(Profile.id).where(
-            Profile.search_name.like("%" + _like(q.lower()) + "%", escape="\\"), Profile.merged_into.is_(None)
-        )
-        ids.update(session.scalars(by_name.limit(limit)))
-        rows = session.scalars(
-            select(Profile).where(Profile.id.in_(ids)).order_by(Profile.last_seen.desc()).limit(limit)
-        ).all()
-    return [summary_of(row) for row in rows]
-
-
-def recent_profiles(db: Database, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Live profiles, most recently seen first, and how many there are."""
-    with db.read() as session:
-        live = Profile.merged_into.is_(None)
-        total = int(session.scalar(select(func.count()).select_from(Profile).where(live)) or 0)
-        rows = session.scalars(
-            select(Profile)
-            .where(live)
-            .order_by(Profile.last_seen.desc(), Profile.id)
-            .limit(limit)
-            .offset(offset)
-        ).all()
-    return [summary_of(row) for row in rows], total
 
 
 def summary_of(profile: Profile) -> dict[str, Any]:

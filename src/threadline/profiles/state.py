@@ -42,6 +42,8 @@ class ProfileState:
     channels: dict[str, Any] = field(default_factory=dict)
     merged_into: str | None = None
     merged_at: datetime | None = None
+    owner_id: int | None = None
+    tags: list[str] = field(default_factory=list)
     is_new: bool = False
     dirty: bool = False
 
@@ -63,6 +65,8 @@ class ProfileState:
             channels={k: dict(v) for k, v in (row["channels"] or {}).items()},
             merged_into=row["merged_into"],
             merged_at=row["merged_at"],
+            owner_id=row["owner_id"],
+            tags=list(row["tags"] or []),
         )
 
     def record_event(self, channel: str, at: datetime) -> None:
@@ -122,6 +126,10 @@ class ProfileState:
                 mine_seen["events"] += seen["events"]
                 mine_seen["first_seen"] = min(mine_seen["first_seen"], seen["first_seen"])
                 mine_seen["last_seen"] = max(mine_seen["last_seen"], seen["last_seen"])
+        # The survivor keeps its owner; an unowned survivor takes the other's. Tags add up.
+        if self.owner_id is None:
+            self.owner_id = other.owner_id
+        self.tags += [tag for tag in other.tags if tag not in self.tags]
         self.event_count += other.event_count
         self.first_seen = min(self.first_seen, other.first_seen)
         self.last_seen = max(self.last_seen, other.last_seen)
@@ -149,6 +157,8 @@ class ProfileState:
             "channels": self.channels,
             "merged_into": self.merged_into,
             "merged_at": self.merged_at,
+            "owner_id": self.owner_id,
+            "tags": self.tags,
         }
 
 

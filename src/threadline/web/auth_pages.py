@@ -1,15 +1,21 @@
-"""Signing in and out of the workspace."""
+"""Signing in and out of the workspace, with the lockout after repeated failures."""
 
 from __future__ import annotations
+
+import threading
+from datetime import timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from threadline.accounts import verify_password
+from threadline.accounts import LockoutPolicy, StrangerFailures, UserInfo, sign_in
+from threadline.web.i18n import N_
 from threadline.web.render import render
-from threadline.web.session import SESSION_USER, check_csrf
+from threadline.web.session import SESSION_EPOCH, SESSION_USER, check_csrf
 
 router = APIRouter(include_in_schema=False)
+WRONG = N_("Wrong email or password.")
+_strangers_lock = threading.Lock()
 
 
 def _safe_next(target: str) -> str:
@@ -17,9 +23,34 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/customers"
 
 
+def start_session(request: Request, user: UserInfo) -> None:
+    """A fresh session for this user: on sign-in (no fixation) and after a password change (rotation).
+
+    The CSRF token goes with the old session; the next page rendered makes a new one.
+    """
+    request.session.clear()
+    request.session[SESSION_USER] = user.id
+    request.session[SESSION_EPOCH] = user.session_epoch
+
+
+def lockout_policy(request: Request) -> LockoutPolicy:
+    settings = request.app.state.settings
+    return LockoutPolicy(settings.login_max_failures, timedelta(minutes=settings.login_lockout_minutes))
+
+
+def stranger_failures(request: Request) -> StrangerFailures:
+    # One per app, made on first use so that create_app (app.py) needs no knowledge of it.
+    state = request.app.state
+    with _strangers_lock:
+        if not hasattr(state, "stranger_failures"):
+            state.stranger_failures = StrangerFailures()
+    strangers: StrangerFailures = state.stranger_failures
+    return strangers
+
+
 @router.get("/login")
 def login_page(request: Request, next: str = "/customers") -> Response:
-    return render(request, "login.html", next=_safe_next(next), error=None, email="")
+    return render(request, "login.html", next=_safe_next(next), error=None, email="", locked_until=None)
 
 
 @router.post("/login")
@@ -31,12 +62,31 @@ def login(
     next: str = Form("/customers"),
 ) -> Response:
     check_csrf(request, csrf)
-    user = verify_password(request.app.state.db, email, password)
-    if user is None:
-        error = "Wrong email or password."
-        return render(request, "login.html", 401, next=_safe_next(next), error=error, email=email)
-    request.session.clear()  # a fresh session on sign-in: no fixation
-    request.session[SESSION_USER] = user.id
+    now = request.app.state.clock()
+    outcome = sign_in(
+        request.app.state.db,
+        email,
+        password,
+        now=now,
+        policy=lockout_policy(request),
+        strangers=stranger_failures(request),
+    )
+    if outcome.user is None:
+        # The same page, status and wording whether or not the email belongs to anyone.
+        until = outcome.locked_until
+        response = render(
+            request,
+            "login.html",
+            401 if until is None else 429,
+            next=_safe_next(next),
+            error=WRONG if until is None else None,  # login.html words the lock itself, with its time
+            email=email,
+            locked_until=until,
+        )
+        if until is not None:
+            response.headers["Retry-After"] = str(max(int((until - now).total_seconds()), 1))
+        return response
+    start_session(request, outcome.user)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 

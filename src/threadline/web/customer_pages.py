@@ -1,19 +1,73 @@
-"""The customer list and the customer 360 page."""
+"""The customer list and the customer 360 page, within the signed-in user's data scope."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from threadline.accounts import UserInfo, Viewer, viewer_for
+from threadline.config import CHANNELS
 from threadline.errors import Invalid
-from threadline.profiles import find_profiles, profile_view, recent_profiles, timeline_page
+from threadline.privacy import Actor, record
+from threadline.profiles import (
+    CustomerQuery,
+    ProfileNotFound,
+    assign_owner,
+    change_tags,
+    export_customers,
+    list_customers,
+    list_views,
+    profile_view,
+    save_view,
+    timeline_page,
+    view_query,
+)
+from threadline.storage import Database
 from threadline.web.render import render
-from threadline.web.session import WebUser
+from threadline.web.session import WebUser, check_csrf
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+FILTERS = ("q", "channel", "owner", "source", "tag", "seen_within_days", "sort")
+
+
+def _scope(request: Request, user: UserInfo) -> tuple[Database, Viewer, Actor]:
+    db: Database = request.app.state.db
+    client = request.client.host if request.client else None
+    return db, viewer_for(db, user.id, user.role), Actor(user.id, client, request.headers.get("user-agent"))
+
+
+def _query(
+    request: Request, user: UserInfo, page: int = 1, size: int = PAGE_SIZE
+) -> tuple[CustomerQuery, dict[str, Any]]:
+    params: dict[str, Any] = {k: v for k, v in request.query_params.items() if k in FILTERS and v}
+    if "view" in request.query_params:
+        params = {**view_query(request.app.state.db, user.id, request.query_params["view"]), **params}
+    seen = params.get("seen_within_days")
+    try:
+        days = int(seen) if seen not in (None, "") else None
+    except ValueError:
+        raise Invalid(
+            "seen_within_days: must be a number of days", details={"field": "seen_within_days"}
+        ) from None
+    query = CustomerQuery(
+        q=str(params.get("q", "")),
+        channel=params.get("channel") or None,
+        owner=str(params["owner"]) if params.get("owner") else None,
+        source=params.get("source") or None,
+        tag=params.get("tag") or None,
+        seen_within_days=days,
+        sort=str(params.get("sort", "last_seen")),
+        page=max(page, 1),
+        size=size,
+    )
+    return query, params
 
 
 @router.get("/")
@@ -22,29 +76,135 @@ def home(_: WebUser) -> Response:
 
 
 @router.get("/customers")
-def customers(request: Request, user: WebUser, q: str = "", page: int = 1) -> Response:
+def customers(request: Request, user: WebUser, page: int = 1) -> Response:
     settings = request.app.state.settings
-    db = request.app.state.db
-    page = max(page, 1)
-    if q.strip():
-        rows, total = find_profiles(db, q, region=settings.default_region, limit=PAGE_SIZE), None
-    else:
-        rows, total = recent_profiles(db, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    db, viewer, _ = _scope(request, user)
+    try:
+        query, params = _query(request, user, page)
+        rows, total = list_customers(
+            db, viewer, query, region=settings.default_region, now=request.app.state.clock()
+        )
+        error = None
+    except Invalid as problem:
+        query, params, rows, total, error = CustomerQuery(), {}, [], 0, problem.message
     return render(
-        request, "customers.html", user=user, q=q, rows=rows, total=total, page=page, size=PAGE_SIZE
+        request,
+        "customers.html",
+        user=user,
+        q=query.q,
+        rows=rows,
+        total=total,
+        page=query.page,
+        size=query.size,
+        filters=params,
+        filter_string=urlencode(params),
+        views=list_views(db, user.id),
+        channels=CHANNELS,
+        can_export=viewer.can("export"),
+        can_transfer=viewer.can("transfer"),
+        can_edit=viewer.can("edit"),
+        error=error,
     )
+
+
+@router.get("/customers/export.csv")
+def export(request: Request, user: WebUser) -> Response:
+    settings = request.app.state.settings
+    db, viewer, actor = _scope(request, user)
+    query, params = _query(request, user, 1, 200)
+    now = request.app.state.clock()
+    rows = export_customers(db, viewer, query, region=settings.default_region, now=now)
+    first = next(rows, None)  # raises Forbidden before anything is streamed
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        count = 0
+        if first is not None:
+            writer = csv.DictWriter(buffer, fieldnames=list(first))
+            writer.writeheader()
+            for row in (first, *rows):
+                writer.writerow(row)
+                count += 1
+                if buffer.tell() > 64_000:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+        # The search text may itself be personal data (a phone number): only the filter names go in.
+        details = {"count": count, "filters": sorted(params)}
+        record(db, actor, "export", "customers", None, at=now, details=details)
+
+    headers = {"Content-Disposition": 'attachment; filename="customers.csv"'}
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.post("/customers/bulk")
+async def bulk(request: Request, user: WebUser) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    db, viewer, actor = _scope(request, user)
+    ids = [str(v) for v in form.getlist("ids")]
+    action = str(form.get("action", ""))
+    back = "/customers?" + str(form.get("filters", ""))
+    if not ids:
+        return RedirectResponse(back, status_code=303)
+    value = str(form.get("value", "")).strip()
+    if action == "assign_owner":
+        owner = None if value in ("", "none") else int(value) if value.isdigit() else -1
+        if owner == -1:
+            raise Invalid("owner: must be a user id or none", details={"field": "owner"})
+        changed = assign_owner(db, viewer, ids, owner)
+    elif action in ("add_tag", "remove_tag"):
+        tags = [value] if value else []
+        adding = action == "add_tag"
+        changed = change_tags(db, viewer, ids, add=tags if adding else [], remove=[] if adding else tags)
+    else:
+        raise Invalid("action: must be assign_owner, add_tag or remove_tag", details={"field": "action"})
+    details = {"action": action, "asked": len(ids), "changed": changed, "ids": ids[:200]}
+    record(db, actor, "change", "customers", None, at=request.app.state.clock(), details=details)
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/customers/views")
+def save_current_view(
+    request: Request, user: WebUser, name: str = Form(""), filters: str = Form(""), csrf: str = Form("")
+) -> Response:
+    check_csrf(request, csrf)
+    query = dict(parse_qsl(filters))
+    view_id = save_view(request.app.state.db, user.id, name, query, now=request.app.state.clock())
+    return RedirectResponse(f"/customers?view={view_id}", status_code=303)
 
 
 @router.get("/customers/{profile_id}")
 def customer(
     request: Request, profile_id: str, user: WebUser, channel: str = "", cursor: str = ""
 ) -> Response:
-    db = request.app.state.db
-    view = profile_view(db, profile_id)
+    db, viewer, actor = _scope(request, user)
+    now = request.app.state.clock()
+    try:
+        view = profile_view(db, profile_id, viewer=viewer)
+    except ProfileNotFound as error:
+        scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
+        record(
+            db, actor, "denied", "profile", profile_id, at=now, details={"out_of_scope": scoped, "via": "web"}
+        )
+        return render(request, "not_found.html", 404, user=user)
     if view["id"] != profile_id:
         return RedirectResponse(f"/customers/{quote(view['id'])}", status_code=308)
+    record(db, actor, "view", "profile", profile_id, at=now, details={"via": "web"})
     try:
-        timeline = timeline_page(db, profile_id, limit=50, cursor=cursor or None, channel=channel or None)
+        timeline = timeline_page(
+            db, profile_id, limit=50, cursor=cursor or None, channel=channel or None, viewer=viewer
+        )
     except Invalid:
-        timeline = timeline_page(db, profile_id, limit=50, channel=channel or None)
-    return render(request, "customer.html", user=user, p=view, timeline=timeline, channel=channel)
+        timeline = timeline_page(db, profile_id, limit=50, channel=channel or None, viewer=viewer)
+    return render(
+        request,
+        "customer.html",
+        user=user,
+        p=view,
+        timeline=timeline,
+        channel=channel,
+        can_transfer=viewer.can("transfer"),
+        can_edit=viewer.can("edit"),
+    )

@@ -11,6 +11,7 @@ from threadline.accounts import UserInfo, get_user
 
 SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
+SESSION_EPOCH = "epoch"  # the user's session_epoch at sign-in; auth_pages.start_session writes it
 
 
 class LoginRequired(Exception):
@@ -40,8 +41,9 @@ def check_csrf(request: Request, submitted: str) -> None:
 def signed_in_user(request: Request) -> UserInfo:
     user_id = request.session.get(SESSION_USER)
     user = get_user(request.app.state.db, int(user_id)) if user_id is not None else None
-    if user is None:
-        request.session.pop(SESSION_USER, None)
+    # A deactivated user has no UserInfo; a changed password has a new epoch: either ends the session.
+    if user is None or request.session.get(SESSION_EPOCH) != user.session_epoch:
+        request.session.clear()
         raise LoginRequired(str(request.url.path))
     return user
 
