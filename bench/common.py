@@ -281,13 +281,18 @@ class Server:
 
 
 @contextmanager
-def server(database_url: str, *, startup_timeout: float = 60) -> Iterator[Server]:
-    """ONE uvicorn process serving `create_app()` on a free loopback port, configured by environment."""
+def server(database_url: str, *, startup_timeout: float = 60, cli: bool = False) -> Iterator[Server]:
+    """ONE uvicorn process serving `create_app()` on a free loopback port, configured by environment.
+
+    `cli=True` starts it the way users do, `python -m threadline serve` (migrates, then serves)."""
     port = free_port()
     env = {**os.environ, "THREADLINE_DATABASE_URL": database_url, "THREADLINE_SECRET_KEY": SECRET}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "threadline.app:create_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(command, env=env)
+    if cli:
+        command = [sys.executable, "-m", "threadline", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "--factory", "threadline.app:create_app"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL if cli else None)
     running = Server(process, f"http://127.0.0.1:{port}")
     try:
         _wait_healthy(running, startup_timeout)

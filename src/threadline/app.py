@@ -23,7 +23,7 @@ from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
 from threadline.ingest import IngestWriter, WriteKeys
 from threadline.storage import Database
-from threadline.web import account_pages, auth_pages, customer_pages, source_pages
+from threadline.web import account_pages, auth_pages, customer_pages, preference_pages, source_pages
 from threadline.web.session import LoginRequired
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -82,6 +82,7 @@ def create_app(
     app.include_router(customer_pages.router)
     app.include_router(source_pages.router)
     app.include_router(account_pages.router)
+    app.include_router(preference_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -29,11 +29,14 @@ from threadline.profiles import (
     view_query,
 )
 from threadline.storage import Database
+from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser, check_csrf
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+# The built-in saved views' names (threadline.profiles.BUILT_IN_VIEWS), marked for translation here.
+VIEW_NAMES = (N_("My customers"), N_("Seen this week"), N_("Unowned"))
 FILTERS = ("q", "channel", "owner", "source", "tag", "seen_within_days", "sort")
 
 

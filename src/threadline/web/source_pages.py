@@ -157,7 +157,9 @@ def source_page(request: Request, name: str, user: WebUser, before: int | None =
         path=quote(source.name),
         older=before is not None,
     )
-    response.headers["Vary"] = "HX-Request"
+    # Add to Vary rather than replace it: the page also varies by language (web/render.py).
+    vary = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+    response.headers["Vary"] = ", ".join([*vary, "HX-Request"])
     return response
 
 
