@@ -17,13 +17,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from threadline import __version__
-from threadline.api import admin, cdn_settings, errors, ingestion, profiles, tokens
+from threadline.api import admin, audit, cdn_settings, errors, ingestion, profiles, tokens
 from threadline.api.responses import JSONResponse
 from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
 from threadline.ingest import IngestWriter, WriteKeys
 from threadline.storage import Database
-from threadline.web import account_pages, auth_pages, customer_pages, preference_pages, source_pages
+from threadline.web import (
+    account_pages,
+    audit_pages,
+    auth_pages,
+    customer_pages,
+    preference_pages,
+    source_pages,
+)
 from threadline.web.session import LoginRequired
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -78,11 +85,13 @@ def create_app(
     app.include_router(profiles.router)
     app.include_router(admin.router)
     app.include_router(tokens.router)
+    app.include_router(audit.router)
     app.include_router(auth_pages.router)
     app.include_router(customer_pages.router)
     app.include_router(source_pages.router)
     app.include_router(account_pages.router)
     app.include_router(preference_pages.router)
+    app.include_router(audit_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)

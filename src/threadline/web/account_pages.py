@@ -31,6 +31,7 @@ from threadline.accounts import (
     set_active,
 )
 from threadline.errors import ThreadlineError
+from threadline.web.auditing import audit
 from threadline.web.auth_pages import start_session
 from threadline.web.i18n import N_
 from threadline.web.render import render
@@ -94,6 +95,7 @@ def account_password(
     except ThreadlineError as error:
         return _account_page(request, user, 400, password_error=error.message)
     start_session(request, changed)  # rotate: this session carries on under the new password's epoch
+    audit(request, user.id, "password_change", "user", user.id)
     return _back("/account", "password")
 
 
@@ -106,6 +108,7 @@ def account_token_create(
         made = issue_token(request.app.state.db, user.id, name, now=request.app.state.clock())
     except ThreadlineError as error:
         return _account_page(request, user, 400, token_error=error.message)
+    audit(request, user.id, "token_create", "api_token", made.info.id)
     return _account_page(request, user, 201, new_token=made)
 
 
@@ -116,6 +119,7 @@ def account_token_revoke(request: Request, user: WebUser, token_id: int, csrf: C
         revoke_token(request.app.state.db, token_id, now=request.app.state.clock(), user_id=user.id)
     except ThreadlineError as error:
         return _account_page(request, user, 404, token_error=error.message)
+    audit(request, user.id, "token_revoke", "api_token", token_id)
     return _back("/account", "revoked")
 
 
@@ -174,6 +178,7 @@ def users_invite(
         )
     except ThreadlineError as error:
         return _users_page(request, user, 400, error=error.message)
+    audit(request, user.id, "invite", "user", invitation.user.id, role=role)
     return _users_page(request, user, 201, invitation=invitation)
 
 
@@ -198,9 +203,11 @@ def users_change(
             return _users_page(request, user, 201, invitation=invitation)
         if action in ("deactivate", "reactivate"):
             set_active(db, user_id, action == "reactivate", by=user.id, now=now)
+            audit(request, user.id, action, "user", user_id)
             return _back("/users", f"{action}d")
         if action == "role":
             change_role(db, user_id, role, by=user.id)
+            audit(request, user.id, "role_change", "user", user_id, role=role)
             return _back("/users", "role")
     except ThreadlineError as error:
         return _users_page(request, user, 400, error=error.message)
@@ -254,6 +261,7 @@ def invite_accept(
             form_error = error.message
         else:
             start_session(request, user)
+            audit(request, user.id, "invite_accept", "user", user.id)
             return RedirectResponse("/customers", status_code=303)
     return render(
         request,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from threadline.accounts import LockoutPolicy, StrangerFailures, UserInfo, sign_in
+from threadline.web.auditing import audit
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import SESSION_EPOCH, SESSION_USER, check_csrf
@@ -72,6 +73,8 @@ def login(
         strangers=stranger_failures(request),
     )
     if outcome.user is None:
+        # Which account was tried is not kept: a mistyped address may be anyone's personal data.
+        audit(request, None, "sign_in_failed", "session", locked=outcome.locked_until is not None)
         # The same page, status and wording whether or not the email belongs to anyone.
         until = outcome.locked_until
         response = render(
@@ -87,6 +90,7 @@ def login(
             response.headers["Retry-After"] = str(max(int((until - now).total_seconds()), 1))
         return response
     start_session(request, outcome.user)
+    audit(request, outcome.user.id, "sign_in", "session")
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
