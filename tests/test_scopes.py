@@ -193,3 +193,75 @@ def test_bulk_actions_from_the_list(world: World, http: httpx.Client) -> None:
         "assign_owner",
         "add_tag",
     ]
+
+
+def test_rest_owner_tags_and_sharing(world: World, http: httpx.Client) -> None:
+    c, ids = world.customers, world.ids
+    agent2 = bearer(world, "agent2")
+    # agent2 cannot see customer 1 until its owner shares it.
+    assert http.get(f"/api/v1/profiles/{c[1]}", headers=agent2).status_code == 404
+    shared = http.put(
+        f"/api/v1/profiles/{c[1]}/members/{ids['agent2']}",
+        json={"access": "read"},
+        headers=bearer(world, "agent1"),
+    )
+    assert shared.status_code == 200
+    assert http.get(f"/api/v1/profiles/{c[1]}", headers=agent2).status_code == 200
+    # Read-only sharing: agent2 can read but not tag it.
+    tagged = http.patch(f"/api/v1/profiles/{c[1]}/tags", json={"add": ["x"]}, headers=agent2)
+    assert tagged.status_code == 403
+    assert http.patch(
+        f"/api/v1/profiles/{c[1]}/tags", json={"add": ["gold"]}, headers=bearer(world, "agent1")
+    ).json()["tags"] == ["gold"]
+    assert (
+        http.delete(
+            f"/api/v1/profiles/{c[1]}/members/{ids['agent2']}", headers=bearer(world, "agent1")
+        ).status_code
+        == 200
+    )
+    assert http.get(f"/api/v1/profiles/{c[1]}", headers=agent2).status_code == 404
+    # Transfer needs the permission: agents may not, managers may within their team.
+    moved = http.put(f"/api/v1/profiles/{c[1]}/owner", json={"owner_id": ids["agent2"]}, headers=agent2)
+    assert moved.status_code == 403
+    assert (
+        http.put(
+            f"/api/v1/profiles/{c[3]}/owner", json={"owner_id": ids["agent1"]}, headers=bearer(world, "admin")
+        ).status_code
+        == 200
+    )
+    assert world.visible("agent1") == {c[1], c[3]}
+    assert (
+        "bad access"
+        not in http.put(
+            f"/api/v1/profiles/{c[1]}/members/{ids['agent2']}",
+            json={"access": "own"},
+            headers=bearer(world, "agent1"),
+        ).text
+    )
+    actions = [e.details.get("action") for e in search_audit(world.db, action="change")]
+    assert {"share", "unshare", "tags", "assign_owner"} <= set(actions)
+
+
+def test_teams_from_the_cli_widen_a_managers_scope(
+    world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from threadline.cli.main import app
+    from threadline.config import get_settings
+
+    monkeypatch.setenv("THREADLINE_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        made = runner.invoke(app, ["teams", "create", "North East", "--parent", "North"])
+        assert made.exit_code == 0, made.output
+        assert runner.invoke(app, ["users", "set-team", "agent2@example.com", "North East"]).exit_code == 0
+        listed = runner.invoke(app, ["teams", "list"], env={"COLUMNS": "200"})
+        assert "North East" in listed.output and "manager@example.com" in listed.output
+        bad = runner.invoke(app, ["teams", "create", "X", "--parent", "Nowhere"])
+        assert bad.exit_code == 1 and "no team 'Nowhere'" in bad.output
+    finally:
+        get_settings.cache_clear()
+    # agent2 is now in a sub-team of the manager's team: the manager sees their customer too.
+    assert world.visible("manager") == {world.customers[1], world.customers[2]}

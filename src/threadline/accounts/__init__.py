@@ -25,6 +25,7 @@ from threadline.accounts.preferences import (
     timezone_names,
 )
 from threadline.accounts.signin import LockoutPolicy, SignInOutcome, StrangerFailures, sign_in
+from threadline.accounts.teams import TeamInfo, create_team, list_teams, set_user_team
 from threadline.accounts.tokens import (
     NewToken,
     TokenInfo,
@@ -61,6 +62,7 @@ __all__ = [
     "Preferences",
     "SignInOutcome",
     "StrangerFailures",
+    "TeamInfo",
     "TokenInfo",
     "UserInfo",
     "UserListing",
@@ -71,6 +73,7 @@ __all__ = [
     "change_role",
     "check_timezone",
     "count_users",
+    "create_team",
     "create_token",
     "create_user",
     "customer_filter",
@@ -80,6 +83,7 @@ __all__ = [
     "get_user",
     "invite_user",
     "issue_token",
+    "list_teams",
     "list_tokens",
     "list_users",
     "read_invitation",
@@ -88,6 +92,7 @@ __all__ = [
     "set_active",
     "set_locale",
     "set_timezone",
+    "set_user_team",
     "sign_in",
     "timezone_names",
     "user_by_email",

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from threadline.api.deps import CallerDep, DatabaseDep, SettingsDep
+from threadline.errors import Forbidden
 from threadline.identity import BUILT_IN_KINDS
 from threadline.privacy import record
 from threadline.profiles import (
     CustomerQuery,
     ProfileNotFound,
+    assign_owner,
+    change_tags,
     list_customers,
     lookup_profile,
+    may_change,
     profile_view,
+    share_customer,
     timeline_page,
     trait_history,
 )
@@ -119,3 +125,67 @@ def get_trait_history(
         request, db, caller, profile_id, lambda: trait_history(db, profile_id, key, viewer=caller.viewer)
     )
     return {"history": history}
+
+
+class OwnerChange(BaseModel):
+    owner_id: int | None = Field(
+        description="The new owner's user id; null returns the customer to the pool."
+    )
+
+
+class TagChange(BaseModel):
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class Membership(BaseModel):
+    access: Literal["read", "write"]
+
+
+def _changed(
+    request: Request, db: Database, caller: CallerDep, profile_id: str, changed: int, **details: Any
+) -> None:
+    if not changed:
+        raise ProfileNotFound(f"profile {profile_id} does not exist")
+    now = request.app.state.clock()
+    record(db, caller.actor, "change", "profile", profile_id, at=now, details=details)
+
+
+@router.put("/{profile_id}/owner", summary="Give the customer to a user (needs the transfer permission)")
+def put_owner(
+    profile_id: str, body: OwnerChange, request: Request, db: DatabaseDep, caller: CallerDep
+) -> dict[str, Any]:
+    changed = assign_owner(db, caller.viewer, [profile_id], body.owner_id)
+    _changed(request, db, caller, profile_id, changed, action="assign_owner", owner_id=body.owner_id)
+    return {"id": profile_id, "owner_id": body.owner_id}
+
+
+@router.patch("/{profile_id}/tags", summary="Add and remove tags")
+def patch_tags(
+    profile_id: str, body: TagChange, request: Request, db: DatabaseDep, caller: CallerDep
+) -> dict[str, Any]:
+    profile_view(db, profile_id, viewer=caller.viewer)  # 404 when out of scope
+    if not may_change(db, caller.viewer, profile_id):
+        raise Forbidden("this customer is shared with you read-only")
+    change_tags(db, caller.viewer, [profile_id], add=body.add, remove=body.remove)
+    view = profile_view(db, profile_id, viewer=caller.viewer)
+    _changed(request, db, caller, profile_id, 1, action="tags", add=body.add, remove=body.remove)
+    return {"id": profile_id, "tags": view["tags"]}
+
+
+@router.put("/{profile_id}/members/{user_id}", summary="Share the customer with a colleague, read or write")
+def put_member(
+    profile_id: str, user_id: int, body: Membership, request: Request, db: DatabaseDep, caller: CallerDep
+) -> dict[str, Any]:
+    share_customer(db, caller.viewer, profile_id, user_id, body.access)
+    _changed(request, db, caller, profile_id, 1, action="share", user_id=user_id, access=body.access)
+    return {"id": profile_id, "user_id": user_id, "access": body.access}
+
+
+@router.delete("/{profile_id}/members/{user_id}", summary="Stop sharing the customer with a colleague")
+def delete_member(
+    profile_id: str, user_id: int, request: Request, db: DatabaseDep, caller: CallerDep
+) -> dict[str, Any]:
+    share_customer(db, caller.viewer, profile_id, user_id, None)
+    _changed(request, db, caller, profile_id, 1, action="unshare", user_id=user_id)
+    return {"id": profile_id, "user_id": user_id, "access": None}

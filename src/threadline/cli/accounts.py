@@ -11,12 +11,15 @@ from rich.table import Table
 
 from threadline.accounts import (
     ROLES,
+    create_team,
     create_token,
     create_user,
+    list_teams,
     list_tokens,
     list_users,
     revoke_token,
     set_active,
+    set_user_team,
     user_by_email,
 )
 from threadline.cli.common import console, database, fail, one_line_errors, read_stdin_line
@@ -104,3 +107,40 @@ def tokens_create(
     with database() as db:
         token = create_token(db, email, now=utcnow(), name=name)
     print(token)
+
+
+teams = typer.Typer(help="Teams: a manager sees their team's and sub-teams' customers.", no_args_is_help=True)
+
+
+@teams.command("create")
+@one_line_errors
+def teams_create(
+    name: str,
+    parent: str | None = typer.Option(None, help="The team this one belongs to."),
+    manager: str | None = typer.Option(None, help="Email of the team's manager."),
+) -> None:
+    """Create a team."""
+    with database() as db:
+        team = create_team(db, name, parent=parent, manager_email=manager, now=utcnow())
+    console.print(f"created team {team.name}")
+
+
+@teams.command("list")
+@one_line_errors
+def teams_list() -> None:
+    """List teams with their parent, manager and member count."""
+    with database() as db:
+        rows = list_teams(db)
+    table = Table("team", "parent", "manager", "members")
+    for team in rows:
+        table.add_row(team.name, team.parent or "-", team.manager or "-", str(team.members))
+    console.print(table)
+
+
+@users.command("set-team")
+@one_line_errors
+def users_set_team(email: str, team: str = typer.Argument(..., help="Team name, or - for none.")) -> None:
+    """Put a user in a team."""
+    with database() as db:
+        set_user_team(db, email, None if team == "-" else team)
+    console.print(f"{email}: team {team}")

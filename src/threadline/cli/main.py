@@ -34,6 +34,7 @@ def version() -> None:
 app.add_typer(db_group, name="db")
 app.add_typer(accounts.users, name="users")
 app.add_typer(accounts.tokens, name="tokens")
+app.add_typer(accounts.teams, name="teams")
 app.add_typer(sources.sources, name="sources")
 app.add_typer(sources.quarantine, name="quarantine")
 app.command("config")(settings.show_config)

@@ -11,7 +11,9 @@ from threadline.profiles.customers import (
     export_customers,
     list_customers,
     list_views,
+    may_change,
     save_view,
+    share_customer,
     view_query,
 )
 from threadline.profiles.reads import (
@@ -35,9 +37,11 @@ __all__ = [
     "list_customers",
     "list_views",
     "lookup_profile",
+    "may_change",
     "profile_view",
     "resolve_profile_id",
     "save_view",
+    "share_customer",
     "timeline_page",
     "trait_history",
     "view_query",

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from threadline.accounts import Viewer, customer_filter, customer_write_filter
 from threadline.errors import Forbidden, Invalid
 from threadline.identity import EMAIL, PHONE, InvalidIdentifier, normalise
-from threadline.profiles.reads import summary_of
+from threadline.profiles.reads import ProfileNotFound, summary_of
 from threadline.storage import Database
-from threadline.storage.models import Event, Identity, Profile, SavedView, Source, User
+from threadline.storage.models import Event, Identity, Profile, ProfileMember, SavedView, Source, User
 
 SORTS = {
     "last_seen": (Profile.last_seen.desc(), Profile.id),
@@ -264,3 +264,34 @@ def view_query(db: Database, user_id: int, view_id: str) -> dict[str, Any]:
     if view is None:
         raise Invalid("view: no such saved view", details={"field": "view"})
     return dict(view.query)
+
+
+def share_customer(db: Database, viewer: Viewer, profile_id: str, user_id: int, access: str | None) -> None:
+    """Share a customer with a colleague (read or write), or stop sharing (access None)."""
+    if access not in (None, "read", "write"):
+        raise Invalid("access: must be read or write", details={"field": "access"})
+    if not viewer.can("edit"):
+        raise Forbidden("sharing a customer needs the edit permission")
+    with db.write() as session:
+        allowed = select(Profile.id).where(
+            Profile.id == profile_id, Profile.merged_into.is_(None), customer_write_filter(viewer)
+        )
+        if session.scalar(allowed) is None:
+            raise ProfileNotFound(f"profile {profile_id} does not exist")
+        if session.scalar(select(User.id).where(User.id == user_id, User.is_active.is_(True))) is None:
+            raise Invalid("user_id: no active user with that id", details={"field": "user_id"})
+        member = session.get(ProfileMember, (profile_id, user_id))
+        if access is None:
+            if member is not None:
+                session.delete(member)
+        elif member is None:
+            session.add(ProfileMember(profile_id=profile_id, user_id=user_id, access=access))
+        else:
+            member.access = access
+
+
+def may_change(db: Database, viewer: Viewer, profile_id: str) -> bool:
+    """Whether `viewer` may change this customer (in scope and not shared with them read-only)."""
+    with db.read() as session:
+        query = select(Profile.id).where(Profile.id == profile_id, customer_write_filter(viewer))
+        return session.scalar(query) is not None
