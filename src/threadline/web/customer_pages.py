@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from threadline.accounts import UserInfo, Viewer, viewer_for
 from threadline.config import CHANNELS
 from threadline.errors import Invalid
+from threadline.ingest import MESSAGE_TYPES
 from threadline.privacy import Actor, record
 from threadline.profiles import (
     CustomerQuery,
@@ -26,6 +27,7 @@ from threadline.profiles import (
     profile_view,
     save_view,
     timeline_page,
+    trait_history,
     view_query,
 )
 from threadline.storage import Database
@@ -178,36 +180,120 @@ def save_current_view(
     return RedirectResponse(f"/customers?view={view_id}", status_code=303)
 
 
+TIMELINE_PAGE = 50
+BROKEN_CURSOR = N_("This link to older events is broken. Start again from the newest events.")
+
+
+def _not_found(
+    request: Request, user: UserInfo, actor: Actor, profile_id: str, error: ProfileNotFound
+) -> Response:
+    """A 404 that says nothing about whether the customer exists; the attempt goes in the audit log."""
+    scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
+    details = {"out_of_scope": scoped, "via": "web"}
+    at = request.app.state.clock()
+    record(request.app.state.db, actor, "denied", "profile", profile_id, at=at, details=details)
+    return render(request, "not_found.html", 404, user=user)
+
+
+def _timeline_query(channel: str, type: str, cursor: str | None = None) -> str:
+    """The query string of a timeline page: the page's filters, plus where the next page starts."""
+    return urlencode({k: v for k, v in (("channel", channel), ("type", type), ("cursor", cursor)) if v})
+
+
+def _earlier_values(view: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each trait's values before the shown one, newest first. The history also holds the observation
+    that set the shown value (state.ProfileState.apply_traits records every change): it is left out once,
+    so a value that came back (A, B, A) still shows its first time."""
+    earlier: dict[str, list[dict[str, Any]]] = {}
+    shown_found: set[str] = set()
+    for change in history:
+        key = change["key"]
+        if key not in shown_found and key in view["traits"] and change["value"] == view["traits"][key]:
+            shown_found.add(key)
+            continue
+        earlier.setdefault(key, []).append(change)
+    return earlier
+
+
 @router.get("/customers/{profile_id}")
 def customer(
-    request: Request, profile_id: str, user: WebUser, channel: str = "", cursor: str = ""
+    request: Request, profile_id: str, user: WebUser, channel: str = "", type: str = "", cursor: str = ""
 ) -> Response:
     db, viewer, actor = _scope(request, user)
     now = request.app.state.clock()
     try:
         view = profile_view(db, profile_id, viewer=viewer)
-    except ProfileNotFound as error:
-        scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
-        record(
-            db, actor, "denied", "profile", profile_id, at=now, details={"out_of_scope": scoped, "via": "web"}
-        )
-        return render(request, "not_found.html", 404, user=user)
+    except ProfileNotFound as problem:
+        return _not_found(request, user, actor, profile_id, problem)
     if view["id"] != profile_id:
-        return RedirectResponse(f"/customers/{quote(view['id'])}", status_code=308)
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/customers/{quote(view['id'])}{query}", status_code=308)
     record(db, actor, "view", "profile", profile_id, at=now, details={"via": "web"})
+    history = trait_history(db, profile_id, viewer=viewer)
+    status, error = 200, None
     try:
         timeline = timeline_page(
-            db, profile_id, limit=50, cursor=cursor or None, channel=channel or None, viewer=viewer
+            db,
+            profile_id,
+            limit=TIMELINE_PAGE,
+            cursor=cursor or None,
+            channel=channel or None,
+            type=type or None,
+            viewer=viewer,
         )
     except Invalid:
-        timeline = timeline_page(db, profile_id, limit=50, channel=channel or None, viewer=viewer)
+        timeline, status, error = {"events": [], "next_cursor": None}, 400, BROKEN_CURSOR
     return render(
         request,
         "customer.html",
+        status,
         user=user,
         p=view,
+        earlier=_earlier_values(view, history),
         timeline=timeline,
         channel=channel,
+        type=type,
+        cursor=cursor,
+        event_types=MESSAGE_TYPES,
+        next_query=_timeline_query(channel, type, timeline["next_cursor"]),
+        first_query=_timeline_query(channel, type),
+        error=error,
         can_transfer=viewer.can("transfer"),
         can_edit=viewer.can("edit"),
+    )
+
+
+@router.get("/customers/{profile_id}/timeline")
+def customer_timeline(
+    request: Request, profile_id: str, user: WebUser, channel: str = "", type: str = "", cursor: str = ""
+) -> Response:
+    """The next page of the 360 page's timeline as list items, which htmx appends as one scrolls."""
+    db, viewer, actor = _scope(request, user)
+    try:
+        timeline = timeline_page(
+            db,
+            profile_id,
+            limit=TIMELINE_PAGE,
+            cursor=cursor or None,
+            channel=channel or None,
+            type=type or None,
+            viewer=viewer,
+        )
+    except ProfileNotFound as problem:
+        return _not_found(request, user, actor, profile_id, problem)
+    except Invalid:
+        return render(request, "customer_timeline_error.html", 400, user=user, error=BROKEN_CURSOR)
+    # Every read of a customer's events is audited, as the REST API's /events is, not only the first page.
+    details = {"via": "web", "part": "timeline"}
+    record(db, actor, "view", "profile", profile_id, at=request.app.state.clock(), details=details)
+    return render(
+        request,
+        "customer_timeline_events.html",
+        user=user,
+        profile_id=timeline["profile_id"],
+        timeline=timeline,
+        channel=channel,
+        type=type,
+        cursor=cursor,
+        next_query=_timeline_query(channel, type, timeline["next_cursor"]),
     )
