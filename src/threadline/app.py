@@ -34,6 +34,21 @@ from threadline.web import (
 from threadline.web.session import LoginRequired
 
 STATIC = Path(__file__).parent / "web" / "static"
+# Every router of the app, in order; tests/test_auth_required.py walks them.
+ROUTERS = (
+    ingestion.router,
+    cdn_settings.router,
+    profiles.router,
+    admin.router,
+    tokens.router,
+    audit.router,
+    auth_pages.router,
+    customer_pages.router,
+    source_pages.router,
+    account_pages.router,
+    preference_pages.router,
+    audit_pages.router,
+)
 
 
 def create_app(
@@ -80,18 +95,8 @@ def create_app(
     async def _login(_: Request, error: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(error.next_url)}", status_code=303)
 
-    app.include_router(ingestion.router)
-    app.include_router(cdn_settings.router)
-    app.include_router(profiles.router)
-    app.include_router(admin.router)
-    app.include_router(tokens.router)
-    app.include_router(audit.router)
-    app.include_router(auth_pages.router)
-    app.include_router(customer_pages.router)
-    app.include_router(source_pages.router)
-    app.include_router(account_pages.router)
-    app.include_router(preference_pages.router)
-    app.include_router(audit_pages.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)
