@@ -265,3 +265,12 @@ def test_teams_from_the_cli_widen_a_managers_scope(
         get_settings.cache_clear()
     # agent2 is now in a sub-team of the manager's team: the manager sees their customer too.
     assert world.visible("manager") == {world.customers[1], world.customers[2]}
+
+
+def test_list_filters_by_source_in_the_page(world: World, http: httpx.Client, settings: Settings) -> None:
+    store = make_source(world.db, "store-pos", "store")
+    send(world.db, settings, store, {"type": "track", "event": "Order Completed", "userId": "c3"})
+    sign_in(http, "admin@example.com")
+    page = http.get("/customers", params={"source": "store-pos"})
+    assert "Customer 3" in page.text and "Customer 1" not in page.text
+    assert '<option value="store-pos" selected>' in page.text

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from threadline.accounts import UserInfo, Viewer, viewer_for
 from threadline.config import CHANNELS
 from threadline.errors import Invalid
-from threadline.ingest import MESSAGE_TYPES
+from threadline.ingest import MESSAGE_TYPES, list_sources
 from threadline.privacy import Actor, record
 from threadline.profiles import (
     CustomerQuery,
@@ -105,6 +105,7 @@ def customers(request: Request, user: WebUser, page: int = 1) -> Response:
         filter_string=urlencode(params),
         views=list_views(db, user.id),
         channels=CHANNELS,
+        sources=[s.name for s in list_sources(db)],
         can_export=viewer.can("export"),
         can_transfer=viewer.can("transfer"),
         can_edit=viewer.can("edit"),
