@@ -274,3 +274,30 @@ def test_list_filters_by_source_in_the_page(world: World, http: httpx.Client, se
     page = http.get("/customers", params={"source": "store-pos"})
     assert "Customer 3" in page.text and "Customer 1" not in page.text
     assert '<option value="store-pos" selected>' in page.text
+
+
+def test_sharing_and_owner_from_the_360_page(world: World, http: httpx.Client) -> None:
+    c, ids = world.customers, world.ids
+    sign_in(http, "agent1@example.com")
+    page = http.get(f"/customers/{c[1]}")
+    assert "Owner and team" in page.text and "Change owner" not in page.text  # agents may not transfer
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf
+    shared = http.post(
+        f"/customers/{c[1]}/sharing",
+        data={"csrf": csrf.group(1), "action": "share", "user_id": str(ids["agent2"]), "access": "write"},
+    )
+    assert shared.status_code == 303
+    assert c[1] in world.visible("agent2")
+    assert "agent2@example.com" in http.get(f"/customers/{c[1]}").text
+    # agent1 cannot share agent2's own customer: out of scope answers 404.
+    forged = http.post(
+        f"/customers/{c[2]}/sharing",
+        data={"csrf": csrf.group(1), "action": "share", "user_id": str(ids["agent1"]), "access": "read"},
+    )
+    assert forged.status_code == 404
+    unshared = http.post(
+        f"/customers/{c[1]}/sharing",
+        data={"csrf": csrf.group(1), "action": "unshare", "user_id": str(ids["agent2"])},
+    )
+    assert unshared.status_code == 303 and c[1] not in world.visible("agent2")

@@ -13,7 +13,16 @@ from threadline.accounts import Viewer, customer_filter
 from threadline.errors import Invalid, NotFound
 from threadline.identity import InvalidIdentifier, normalise
 from threadline.storage import Database
-from threadline.storage.models import Event, Identity, Merge, Profile, Source, TraitChange, User
+from threadline.storage.models import (
+    Event,
+    Identity,
+    Merge,
+    Profile,
+    ProfileMember,
+    Source,
+    TraitChange,
+    User,
+)
 
 MAX_PAGE = 200
 _MERGE_HOPS = 20
@@ -56,6 +65,12 @@ def profile_view(db: Database, profile_id: str, *, viewer: Viewer) -> dict[str, 
             .order_by(Identity.first_seen, Identity.id)
         ).all()
         owner = session.get(User, profile.owner_id) if profile.owner_id is not None else None
+        members = session.execute(
+            select(ProfileMember.user_id, User.email, User.name, ProfileMember.access)
+            .join(User, User.id == ProfileMember.user_id)
+            .where(ProfileMember.profile_id == live)
+            .order_by(User.email)
+        ).all()
         merged_ids = list(session.scalars(select(Profile.id).where(Profile.merged_into == live)))
         merges = (
             session.execute(
@@ -87,6 +102,7 @@ def profile_view(db: Database, profile_id: str, *, viewer: Viewer) -> dict[str, 
         "display_name": profile.display_name,
         "owner": {"id": owner.id, "email": owner.email, "name": owner.name} if owner else None,
         "tags": list(profile.tags or []),
+        "members": [{"user_id": u, "email": e, "name": n, "access": a} for u, e, n, a in members],
         "traits": profile.traits,
         "trait_sources": {k: {"at": v[0] + "Z", "source": v[1]} for k, v in meta.items()},
         "identities": identity_list,

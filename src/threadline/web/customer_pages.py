@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from threadline.accounts import UserInfo, Viewer, viewer_for
+from threadline.accounts import UserInfo, Viewer, list_users, viewer_for
 from threadline.config import CHANNELS
 from threadline.errors import Invalid
 from threadline.ingest import MESSAGE_TYPES, list_sources
@@ -24,8 +24,10 @@ from threadline.profiles import (
     export_customers,
     list_customers,
     list_views,
+    may_change,
     profile_view,
     save_view,
+    share_customer,
     timeline_page,
     trait_history,
     view_query,
@@ -260,8 +262,37 @@ def customer(
         first_query=_timeline_query(channel, type),
         error=error,
         can_transfer=viewer.can("transfer"),
-        can_edit=viewer.can("edit"),
+        can_change=may_change(db, viewer, view["id"]),
+        colleagues=[u for u in list_users(db) if u.is_active and not u.invited],
     )
+
+
+@router.post("/customers/{profile_id}/sharing")
+def customer_sharing(
+    request: Request,
+    profile_id: str,
+    user: WebUser,
+    csrf: str = Form(""),
+    action: str = Form(""),
+    user_id: str = Form(""),
+    access: str = Form("read"),
+) -> Response:
+    """Owner changes and sharing from the 360 page; the same domain rules as the list and the API."""
+    check_csrf(request, csrf)
+    db, viewer, actor = _scope(request, user)
+    if not user_id.isdigit() and not (action == "owner" and user_id == "none"):
+        raise Invalid("user_id: choose a colleague", details={"field": "user_id"})
+    target = int(user_id) if user_id.isdigit() else None
+    if action == "owner":
+        if not assign_owner(db, viewer, [profile_id], target):
+            return render(request, "not_found.html", 404, user=user)
+    elif action in ("share", "unshare") and target is not None:
+        share_customer(db, viewer, profile_id, target, access if action == "share" else None)
+    else:
+        raise Invalid("action: must be owner, share or unshare", details={"field": "action"})
+    details = {"action": action, "user_id": target, "access": access if action == "share" else None}
+    record(db, actor, "change", "profile", profile_id, at=request.app.state.clock(), details=details)
+    return RedirectResponse(f"/customers/{quote(profile_id)}", status_code=303)
 
 
 @router.get("/customers/{profile_id}/timeline")
