@@ -24,6 +24,14 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite gives a column declared JSON numeric affinity, so a JSON number ("418.63") comes back as a
+    # REAL or INTEGER, not as text: it is already the decoded value.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def normalise_url(url: str) -> str:
     """Accept the plain `postgresql://` spelling too and run it on psycopg 3."""
     parsed = make_url(url)
@@ -43,7 +51,7 @@ def build_engine(url: str | None = None, *, synchronous: str | None = None) -> E
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
+            json_deserializer=_json_loads,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine, synchronous or settings.sqlite_synchronous)
