@@ -13,6 +13,7 @@ from threadline.errors import Forbidden
 from threadline.identity import BUILT_IN_KINDS
 from threadline.privacy import record
 from threadline.profiles import (
+    COUNT_CAP,
     CustomerQuery,
     ProfileNotFound,
     assign_owner,
@@ -65,7 +66,13 @@ def search(
     query = CustomerQuery(q, channel, owner, source, tag, seen_within_days, sort, page, limit)
     now = request.app.state.clock()
     rows, total = list_customers(db, caller.viewer, query, region=settings.default_region, now=now)
-    return {"profiles": rows, "total": total, "page": page}
+    # Past COUNT_CAP the count stops: "total" is then a lower bound.
+    return {
+        "profiles": rows,
+        "total": min(total, COUNT_CAP),
+        "total_is_lower_bound": total > COUNT_CAP,
+        "page": page,
+    }
 
 
 @router.get(

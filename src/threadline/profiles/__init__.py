@@ -5,6 +5,7 @@ from threadline.profiles.state import ProfileState, TraitObservation, display_na
 
 # isort: split
 from threadline.profiles.customers import (
+    COUNT_CAP,
     CustomerQuery,
     assign_owner,
     change_tags,
@@ -26,6 +27,7 @@ from threadline.profiles.reads import (
 )
 
 __all__ = [
+    "COUNT_CAP",
     "CustomerQuery",
     "ProfileNotFound",
     "ProfileState",

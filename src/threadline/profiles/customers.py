@@ -23,12 +23,15 @@ from threadline.profiles.reads import ProfileNotFound, summary_of
 from threadline.storage import Database
 from threadline.storage.models import Event, Identity, Profile, ProfileMember, SavedView, Source, User
 
+# Ties broken in the same direction, so "newest first" is a backward scan of ix_profiles_live_last_seen.
 SORTS = {
-    "last_seen": (Profile.last_seen.desc(), Profile.id),
-    "first_seen": (Profile.first_seen.desc(), Profile.id),
+    "last_seen": (Profile.last_seen.desc(), Profile.id.desc()),
+    "first_seen": (Profile.first_seen.desc(), Profile.id.desc()),
     "name": (Profile.search_name, Profile.id),
-    "events": (Profile.event_count.desc(), Profile.id),
+    "events": (Profile.event_count.desc(), Profile.id.desc()),
 }
+# Counting every match of a broad filter costs more than showing the page; past this, "10,000+" is enough.
+COUNT_CAP = 10_000
 MAX_PAGE_SIZE = 200
 EXPORT_BATCH = 1000
 _TAG = re.compile(r"^[\w\- .:/]{1,40}$", re.UNICODE)
@@ -125,11 +128,12 @@ def _select(
 def list_customers(
     db: Database, viewer: Viewer, query: CustomerQuery, *, region: str, now: datetime
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of customers and how many match in all."""
+    """One page of customers and how many match in all, up to COUNT_CAP + 1 (meaning "more than")."""
     query = query.checked()
     with db.read() as session:
         base = _select(session, viewer, query, region, now)
-        total = int(session.scalar(select(func.count()).select_from(base.subquery())) or 0)
+        capped = base.with_only_columns(Profile.id).limit(COUNT_CAP + 1).subquery()
+        total = int(session.scalar(select(func.count()).select_from(capped)) or 0)
         page = base.order_by(*SORTS[query.sort]).limit(query.size).offset((query.page - 1) * query.size)
         rows = session.scalars(page).all()
         owners = _owner_emails(session, {r.owner_id for r in rows if r.owner_id is not None})

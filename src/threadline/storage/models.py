@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -91,8 +92,31 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+_LIVE = text("merged_into IS NULL")
+
+
 class Profile(Base):
     __tablename__ = "profiles"
+    # The customer list reads live profiles newest first, for everyone or for one owner: these partial
+    # indexes give it the first page without sorting every customer. Merged-away rows are few and only
+    # looked up by merged_into, so that index holds just them.
+    __table_args__ = (
+        Index("ix_profiles_live_last_seen", "last_seen", "id", postgresql_where=_LIVE, sqlite_where=_LIVE),
+        Index(
+            "ix_profiles_live_owner_last_seen",
+            "owner_id",
+            "last_seen",
+            "id",
+            postgresql_where=_LIVE,
+            sqlite_where=_LIVE,
+        ),
+        Index(
+            "ix_profiles_merged_into",
+            "merged_into",
+            postgresql_where=text("merged_into IS NOT NULL"),
+            sqlite_where=text("merged_into IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
@@ -107,7 +131,7 @@ class Profile(Base):
     trait_meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # channel -> {"first_seen", "last_seen", "events"}
     channels: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    merged_into: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    merged_into: Mapped[str | None] = mapped_column(String(32), nullable=True)
     merged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # The user responsible for the customer; NULL means unowned (the customer pool).
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
