@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, type_coerce, update
+from sqlalchemy import ColumnElement, Select, exists, func, select, type_coerce, union, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -70,21 +70,38 @@ def _like(text: str) -> str:
 
 def _search(q: str, region: str) -> ColumnElement[bool]:
     """Name contains q, or an identifier starts with q (normalised when it parses as email or phone),
-    or a phone number contains q's digits (people remember the end of a number)."""
+    or a phone number contains q's digits (people remember the end of a number).
+
+    Each branch is its own SELECT in a UNION, so each can use its own index; one OR across them makes
+    the planner scan every customer instead.
+    """
     candidates = {q, q.lower()}
     for kind in (EMAIL, PHONE):
         try:
             candidates.add(normalise(kind, q, region=region, field="q").value)
         except InvalidIdentifier:
             continue
-    by_identifier: list[ColumnElement[bool]] = [
-        Identity.value.like(_like(c) + "%", escape="\\") for c in candidates
+    # A prefix as a range [c, c with its last character incremented) uses the (value, kind) index under
+    # any collation, which LIKE alone does not (SQLite's LIKE ignores case; PostgreSQL's needs the C
+    # collation). LIKE then keeps exactly the prefixes inside the range.
+    branches = [
+        select(Identity.profile_id).where(
+            Identity.value >= c,
+            Identity.value < c[:-1] + chr(ord(c[-1]) + 1),
+            Identity.value.like(_like(c) + "%", escape="\\"),
+        )
+        for c in sorted(candidates)
+        if c
     ]
     digits = re.sub(r"\D", "", q)
     if len(digits) >= 4 and len(digits) >= len(q.replace(" ", "").replace("-", "")) - 1:
-        by_identifier.append(and_(Identity.kind == PHONE, Identity.value.like(f"%{digits}%")))
-    matching = select(Identity.profile_id).where(or_(*by_identifier))
-    return or_(Profile.search_name.like("%" + _like(q.lower()) + "%", escape="\\"), Profile.id.in_(matching))
+        branches.append(
+            select(Identity.profile_id).where(Identity.kind == PHONE, Identity.value.like(f"%{digits}%"))
+        )
+    branches.append(
+        select(Profile.id).where(Profile.search_name.like("%" + _like(q.lower()) + "%", escape="\\"))
+    )
+    return Profile.id.in_(union(*branches))
 
 
 def _channel_condition(session: Session, channel: str) -> ColumnElement[bool]:
