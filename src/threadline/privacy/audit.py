@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from threadline.storage import Database
 from threadline.storage.models import AuditEntry, User
@@ -50,6 +50,11 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     with db.write() as session:
+        if action == "view" and session.get_bind().dialect.name == "postgresql":
+            # A read's audit entry rides on PostgreSQL's asynchronous commit: it is written within a
+            # fraction of a second without holding the reader up for a disk flush. Exports, changes and
+            # refusals still wait for theirs.
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         session.execute(
             insert(AuditEntry).values(
                 at=at,
