@@ -34,6 +34,7 @@ from threadline.profiles import (
     view_query,
 )
 from threadline.storage import Database
+from threadline.web.auditing import actor_of
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser, check_csrf
@@ -47,8 +48,7 @@ FILTERS = ("q", "channel", "owner", "source", "tag", "seen_within_days", "sort")
 
 def _scope(request: Request, user: UserInfo) -> tuple[Database, Viewer, Actor]:
     db: Database = request.app.state.db
-    client = request.client.host if request.client else None
-    return db, viewer_for(db, user.id, user.role), Actor(user.id, client, request.headers.get("user-agent"))
+    return db, viewer_for(db, user.id, user.role), actor_of(request, user.id)
 
 
 def _query(
