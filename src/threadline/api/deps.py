@@ -12,6 +12,7 @@ from threadline.accounts import UserInfo, Viewer, authenticate_token, viewer_for
 from threadline.config import Settings
 from threadline.privacy import Actor
 from threadline.storage import Database
+from threadline.web.auditing import actor_of  # the request -> Actor mapping the pages use too
 
 _bearer = HTTPBearer(auto_error=False, description="A personal API token from `threadline tokens create`.")
 
@@ -62,11 +63,6 @@ class Caller:
     user: UserInfo
     viewer: Viewer
     actor: Actor
-
-
-def actor_of(request: Request, user_id: int | None) -> Actor:
-    client = request.client.host if request.client else None
-    return Actor(user_id, client, request.headers.get("user-agent"))
 
 
 def current_caller(request: Request, db: DatabaseDep, user: CurrentUser) -> Caller:

@@ -220,6 +220,19 @@ def _earlier_values(view: dict[str, Any], history: list[dict[str, Any]]) -> dict
     return earlier
 
 
+def _timeline(db: Database, viewer: Viewer, profile_id: str, channel: str, type: str, cursor: str) -> Any:
+    """One page of the 360 timeline as the page's filters ask for it (empty means no filter)."""
+    return timeline_page(
+        db,
+        profile_id,
+        limit=TIMELINE_PAGE,
+        cursor=cursor or None,
+        channel=channel or None,
+        type=type or None,
+        viewer=viewer,
+    )
+
+
 @router.get("/customers/{profile_id}")
 def customer(
     request: Request, profile_id: str, user: WebUser, channel: str = "", type: str = "", cursor: str = ""
@@ -237,15 +250,7 @@ def customer(
     history = trait_history(db, profile_id, viewer=viewer)
     status, error = 200, None
     try:
-        timeline = timeline_page(
-            db,
-            profile_id,
-            limit=TIMELINE_PAGE,
-            cursor=cursor or None,
-            channel=channel or None,
-            type=type or None,
-            viewer=viewer,
-        )
+        timeline = _timeline(db, viewer, profile_id, channel, type, cursor)
     except Invalid:
         timeline, status, error = {"events": [], "next_cursor": None}, 400, BROKEN_CURSOR
     return render(
@@ -304,15 +309,7 @@ def customer_timeline(
     """The next page of the 360 page's timeline as list items, which htmx appends as one scrolls."""
     db, viewer, actor = _scope(request, user)
     try:
-        timeline = timeline_page(
-            db,
-            profile_id,
-            limit=TIMELINE_PAGE,
-            cursor=cursor or None,
-            channel=channel or None,
-            type=type or None,
-            viewer=viewer,
-        )
+        timeline = _timeline(db, viewer, profile_id, channel, type, cursor)
     except ProfileNotFound as problem:
         return _not_found(request, user, actor, profile_id, problem)
     except Invalid:
