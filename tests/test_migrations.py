@@ -9,13 +9,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tests.factories import lookup_profile, profile_view, trait_history
-from threadline.storage import Database, upgrade
+from threadline.storage import Database, is_search_object, upgrade
 from threadline.storage.models import Base
 
 
 def test_models_and_migrations_agree(db: Database) -> None:
     with db.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        # The trigram search indexes are made by hand in migration 0004 (no portable model for them).
+        context = MigrationContext.configure(
+            connection, opts={"include_name": lambda name, type_, parent: not is_search_object(name)}
+        )
+        differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
 

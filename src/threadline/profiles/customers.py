@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, select, type_coerce, union, update
+from sqlalchemy import ColumnElement, Select, exists, func, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from threadline.accounts import Viewer, customer_filter, customer_write_filter
 from threadline.errors import Forbidden, Invalid
-from threadline.identity import EMAIL, PHONE, InvalidIdentifier, normalise
 from threadline.profiles.reads import ProfileNotFound, summary_of
+from threadline.profiles.search import search_condition
 from threadline.storage import Database
-from threadline.storage.models import Event, Identity, Profile, ProfileMember, SavedView, Source, User
+from threadline.storage.models import Event, Profile, ProfileMember, SavedView, Source, User
 
 # Ties broken in the same direction, so "newest first" is a backward scan of ix_profiles_live_last_seen.
 SORTS = {
@@ -64,46 +64,6 @@ class CustomerQuery:
         return self
 
 
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _search(q: str, region: str) -> ColumnElement[bool]:
-    """Name contains q, or an identifier starts with q (normalised when it parses as email or phone),
-    or a phone number contains q's digits (people remember the end of a number).
-
-    Each branch is its own SELECT in a UNION, so each can use its own index; one OR across them makes
-    the planner scan every customer instead.
-    """
-    candidates = {q, q.lower()}
-    for kind in (EMAIL, PHONE):
-        try:
-            candidates.add(normalise(kind, q, region=region, field="q").value)
-        except InvalidIdentifier:
-            continue
-    # A prefix as a range [c, c with its last character incremented) uses the (value, kind) index under
-    # any collation, which LIKE alone does not (SQLite's LIKE ignores case; PostgreSQL's needs the C
-    # collation). LIKE then keeps exactly the prefixes inside the range.
-    branches = [
-        select(Identity.profile_id).where(
-            Identity.value >= c,
-            Identity.value < c[:-1] + chr(ord(c[-1]) + 1),
-            Identity.value.like(_like(c) + "%", escape="\\"),
-        )
-        for c in sorted(candidates)
-        if c
-    ]
-    digits = re.sub(r"\D", "", q)
-    if len(digits) >= 4 and len(digits) >= len(q.replace(" ", "").replace("-", "")) - 1:
-        branches.append(
-            select(Identity.profile_id).where(Identity.kind == PHONE, Identity.value.like(f"%{digits}%"))
-        )
-    branches.append(
-        select(Profile.id).where(Profile.search_name.like("%" + _like(q.lower()) + "%", escape="\\"))
-    )
-    return Profile.id.in_(union(*branches))
-
-
 def _channel_condition(session: Session, channel: str) -> ColumnElement[bool]:
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         has_channel: ColumnElement[bool] = type_coerce(Profile.channels, JSONB).has_key(channel)
@@ -123,7 +83,7 @@ def _select(
 ) -> Select[Any]:
     stmt = select(Profile).where(Profile.merged_into.is_(None), customer_filter(viewer))
     if query.q.strip():
-        stmt = stmt.where(_search(query.q.strip(), region))
+        stmt = stmt.where(search_condition(session, query.q.strip(), region))
     if query.channel:
         stmt = stmt.where(_channel_condition(session, query.channel))
     if query.owner == "me":

@@ -3,5 +3,16 @@
 from threadline.storage.bulk import insert_rows
 from threadline.storage.engine import Database, build_engine, is_sqlite, normalise_url
 from threadline.storage.migrate import upgrade
+from threadline.storage.search_objects import PHONE_FTS, PROFILE_NAME_FTS, is_search_object
 
-__all__ = ["Database", "build_engine", "insert_rows", "is_sqlite", "normalise_url", "upgrade"]
+__all__ = [
+    "PHONE_FTS",
+    "PROFILE_NAME_FTS",
+    "Database",
+    "build_engine",
+    "insert_rows",
+    "is_search_object",
+    "is_sqlite",
+    "normalise_url",
+    "upgrade",
+]

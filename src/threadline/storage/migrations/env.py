@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from threadline.storage import is_search_object
 from threadline.storage.engine import build_engine
 from threadline.storage.models import Base
 
@@ -18,7 +19,12 @@ def run_migrations() -> None:
             # at it refuse. The pragma only works outside a transaction, so it goes to the driver first;
             # foreign_key_check below proves the copy kept every reference.
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=True,
+            include_name=lambda name, type_, parent: not is_search_object(name),
+        )
         with context.begin_transaction():
             context.run_migrations()
             if sqlite:
