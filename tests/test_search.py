@@ -117,3 +117,26 @@ def test_sqlite_search_tables_stay_in_step_with_their_tables(
             assert list(found) == [identity_id]
         gone = "SELECT count(*) FROM phone_search WHERE phone_search MATCH '\"4155550199\"'"
         assert connection.exec_driver_sql(gone).scalar() == 0
+
+
+def test_the_walk_for_broad_searches_finds_the_same(
+    db: Database, web: SourceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many matches make SQLite walk the list's index instead of fetching each match: same answers."""
+    from threadline.profiles import search
+
+    expected = {q: names(db, q) for q in ("ang", "伟明", "wang.x", "8000", "555-0199", "100%", "nobody")}
+    monkeypatch.setattr(search, "BROAD", 0)
+    assert {q: names(db, q) for q in expected} == expected
+
+
+def test_a_broad_search_counts_up_to_its_cap(
+    db: Database, web: SourceInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadline.profiles import customers
+
+    monkeypatch.setattr(customers, "SEARCH_COUNT_CAP", 1)
+    rows, total = list_customers(db, SYSTEM, CustomerQuery(q="n"), region="US", now=NOW)
+    assert total == 2 and len(rows) == 3  # "more than 1"; the page still shows every match
+    assert customers.count_cap(CustomerQuery(q="n")) == 1
+    assert customers.count_cap(CustomerQuery()) == customers.COUNT_CAP

@@ -13,11 +13,11 @@ from threadline.errors import Forbidden
 from threadline.identity import BUILT_IN_KINDS
 from threadline.privacy import record
 from threadline.profiles import (
-    COUNT_CAP,
     CustomerQuery,
     ProfileNotFound,
     assign_owner,
     change_tags,
+    count_cap,
     list_customers,
     lookup_profile,
     may_change,
@@ -66,11 +66,12 @@ def search(
     query = CustomerQuery(q, channel, owner, source, tag, seen_within_days, sort, page, limit)
     now = request.app.state.clock()
     rows, total = list_customers(db, caller.viewer, query, region=settings.default_region, now=now)
-    # Past COUNT_CAP the count stops: "total" is then a lower bound.
+    # Past the cap (10,000; 1,000 for a search) the count stops: "total" is then a lower bound.
+    cap = count_cap(query)
     return {
         "profiles": rows,
-        "total": min(total, COUNT_CAP),
-        "total_is_lower_bound": total > COUNT_CAP,
+        "total": min(total, cap),
+        "total_is_lower_bound": total > cap,
         "page": page,
     }
 

@@ -6,9 +6,11 @@ from threadline.profiles.state import ProfileState, TraitObservation, display_na
 # isort: split
 from threadline.profiles.customers import (
     COUNT_CAP,
+    SEARCH_COUNT_CAP,
     CustomerQuery,
     assign_owner,
     change_tags,
+    count_cap,
     export_customers,
     list_customers,
     list_views,
@@ -28,12 +30,14 @@ from threadline.profiles.reads import (
 
 __all__ = [
     "COUNT_CAP",
+    "SEARCH_COUNT_CAP",
     "CustomerQuery",
     "ProfileNotFound",
     "ProfileState",
     "TraitObservation",
     "assign_owner",
     "change_tags",
+    "count_cap",
     "display_name",
     "export_customers",
     "list_customers",

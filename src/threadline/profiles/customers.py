@@ -32,6 +32,9 @@ SORTS = {
 }
 # Counting every match of a broad filter costs more than showing the page; past this, "10,000+" is enough.
 COUNT_CAP = 10_000
+# A search that matches more than this asks the person to narrow it; counting further costs more
+# than it tells (see threadline.profiles.search).
+SEARCH_COUNT_CAP = 1_000
 MAX_PAGE_SIZE = 200
 EXPORT_BATCH = 1000
 _TAG = re.compile(r"^[\w\- .:/]{1,40}$", re.UNICODE)
@@ -102,14 +105,22 @@ def _select(
     return stmt
 
 
+def count_cap(query: CustomerQuery) -> int:
+    """Where counting the matches of `query` stops: past it, the total means "more than"."""
+    return SEARCH_COUNT_CAP if query.q.strip() else COUNT_CAP
+
+
 def list_customers(
     db: Database, viewer: Viewer, query: CustomerQuery, *, region: str, now: datetime
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of customers and how many match in all, up to COUNT_CAP + 1 (meaning "more than")."""
+    """One page of customers and how many match in all, up to count_cap(query) + 1 ("more than")."""
     query = query.checked()
     with db.read() as session:
         base = _select(session, viewer, query, region, now)
-        capped = base.with_only_columns(Profile.id).limit(COUNT_CAP + 1).subquery()
+        # Ordered like the default list so the count walks the live-profiles index (it holds the id and
+        # rowid a search tests) rather than reading every profile row; the order costs nothing there.
+        counted = base.with_only_columns(Profile.id).order_by(*SORTS["last_seen"])
+        capped = counted.limit(count_cap(query) + 1).subquery()
         total = int(session.scalar(select(func.count()).select_from(capped)) or 0)
         page = base.order_by(*SORTS[query.sort]).limit(query.size).offset((query.page - 1) * query.size)
         rows = session.scalars(page).all()

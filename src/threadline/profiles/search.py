@@ -11,7 +11,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, union
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from threadline.identity import EMAIL, PHONE, InvalidIdentifier, normalise
@@ -20,35 +31,79 @@ from threadline.storage.models import Identity, Profile
 
 # A trigram index needs three characters of the text to find anything.
 TRIGRAM = 3
+# SQLite: above this many matches, walk the list's index instead of fetching every match (see below).
+BROAD = 2_000
 _profile_names = table(PROFILE_NAME_FTS, column("rowid"))
 _phones = table(PHONE_FTS, column("rowid"))
 
 
 def search_condition(session: Session, q: str, region: str) -> ColumnElement[bool]:
-    """Profiles matching `q`, as a condition on `profiles`.
-
-    Each way of matching is its own SELECT in a UNION so each can use its own index; one OR across them
-    makes the planner read every customer instead.
-    """
-    sqlite = session.bind is not None and session.bind.dialect.name == "sqlite"
-    branches: list[Select[Any]] = [_identifier_prefix(c) for c in sorted(_spellings(q, region))]
-    digits = re.sub(r"\D", "", q)
-    if len(digits) >= 4 and len(digits) >= len(q.replace(" ", "").replace("-", "")) - 1:
-        branches.append(_phone_digits_sqlite(digits) if sqlite else _phone_digits(digits))
-    name = q.lower()
-    branches.append(_name_sqlite(name) if sqlite and len(name) >= TRIGRAM else _name_contains(name, sqlite))
+    """Profiles matching `q`, as a condition on `profiles`."""
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        return _sqlite_condition(session, q, region)
+    # Each way of matching is its own SELECT in a UNION so each can use its own index; one OR across
+    # them makes the planner read every customer instead.
+    branches = [_identifier_prefix(c) for c in _spellings(q, region)]
+    digits = _phone_digits_of(q)
+    if digits:
+        branches.append(_phone_digits(digits))
+    branches.append(_name_contains(q.lower(), sqlite=False))
     return Profile.id.in_(union(*branches))
 
 
-def _spellings(q: str, region: str) -> set[str]:
-    """What `q` may be stored as: as typed, lower-cased, and normalised as an email or phone number."""
+def _sqlite_condition(session: Session, q: str, region: str) -> ColumnElement[bool]:
+    """SQLite's planner drives a search from the matches, one profile row each. Past BROAD matches
+    ("mar" in a big list) it is cheaper to walk the list's own index newest first and test each entry
+    against the matches, which needs only the profile's rowid and id, both in every index of
+    `profiles`; the unary + keeps the planner from driving from the matches then. The page stops after
+    its 50 rows and the count after SEARCH_COUNT_CAP, so neither walks far when matches are many.
+    """
+    name = q.lower()
+    if len(name) >= TRIGRAM:
+        name_rows = _name_rowids_sqlite(name)
+    else:  # too short for a trigram: read every name, from the covering index on search_name
+        name_rows = select(literal_column("rowid")).select_from(Profile.__table__)
+        name_rows = name_rows.where(Profile.search_name.like("%" + _like(name) + "%", escape="\\"))
+    id_branches = [_identifier_prefix(c) for c in _spellings(q, region)]
+    digits = _phone_digits_of(q)
+    if digits:
+        id_branches.append(_phone_digits_sqlite(digits))
+    broad = len(name) < TRIGRAM or _more_than(session, name_rows, *id_branches, limit=BROAD)
+    rowid, profile_id = ("+profiles.rowid", "+profiles.id") if broad else ("profiles.rowid", "profiles.id")
+    by_name = literal_column(rowid).in_(name_rows)
+    return or_(by_name, literal_column(profile_id).in_(union(*id_branches))) if id_branches else by_name
+
+
+def _more_than(session: Session, *queries: Select[Any] | CompoundSelect[Any], limit: int) -> bool:
+    found = 0
+    for query in queries:
+        found += int(session.scalar(select(func.count()).select_from(query.limit(limit + 1).subquery())) or 0)
+    return found > limit
+
+
+def _phone_digits_of(q: str) -> str:
+    """The digits of `q` when it looks like (part of) a phone number: 4+ digits and little else."""
+    digits = re.sub(r"\D", "", q)
+    if len(digits) >= 4 and len(digits) >= len(q.replace(" ", "").replace("-", "")) - 1:
+        return digits
+    return ""
+
+
+def _spellings(q: str, region: str) -> list[str]:
+    """What `q` may be stored as: as typed, lower-cased, and normalised as an email or phone number.
+
+    None below three characters: "an" starts a third of all anonymous ids, and nobody looks a customer
+    up by the first two characters of an identifier.
+    """
+    if len(q) < TRIGRAM:
+        return []
     found = {q, q.lower()}
     for kind in (EMAIL, PHONE):
         try:
             found.add(normalise(kind, q, region=region, field="q").value)
         except InvalidIdentifier:
             continue
-    return {s for s in found if s}
+    return sorted(s for s in found if s)
 
 
 def _like(text: str) -> str:
@@ -84,13 +139,15 @@ def _fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _name_sqlite(name: str) -> Select[Any]:
-    # With the trigram tokenizer a phrase matches any substring of at least three characters. MATCH
-    # takes the text as a phrase, so %, _ and quotes typed by a person are plain characters.
-    matching = select(_profile_names.c.rowid).where(
+def _name_rowids_sqlite(name: str) -> Select[Any]:
+    """The rowids of profiles whose name contains `name` (3+ characters).
+
+    With the trigram tokenizer a phrase matches any substring of at least three characters. MATCH
+    takes the text as a phrase, so %, _ and quotes typed by a person are plain characters.
+    """
+    return select(_profile_names.c.rowid).where(
         literal_column(PROFILE_NAME_FTS).op("MATCH")(_fts_phrase(name))
     )
-    return select(Profile.id).where(literal_column("profiles.rowid").in_(matching))
 
 
 def _phone_digits_sqlite(digits: str) -> Select[Any]:

@@ -181,7 +181,12 @@ class Identity(Base):
     __tablename__ = "identities"
     # Value first: lookups ask for many values at once, and a leading column that is that selective
     # gets an index scan even before the planner has statistics (a fresh or bulk-loaded database).
-    __table_args__ = (UniqueConstraint("value", "kind", name="uq_identities_value_kind"),)
+    # The search index adds profile_id so that "identifiers starting with ..." finds its customers from
+    # the index alone (threadline.profiles.search); a prefix can match thousands of emails.
+    __table_args__ = (
+        UniqueConstraint("value", "kind", name="uq_identities_value_kind"),
+        Index("ix_identities_value_profile", "value", "kind", "profile_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(40))

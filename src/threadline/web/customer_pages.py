@@ -17,11 +17,11 @@ from threadline.errors import Invalid
 from threadline.ingest import MESSAGE_TYPES, list_sources
 from threadline.privacy import Actor, record
 from threadline.profiles import (
-    COUNT_CAP,
     CustomerQuery,
     ProfileNotFound,
     assign_owner,
     change_tags,
+    count_cap,
     export_customers,
     list_customers,
     list_views,
@@ -108,7 +108,7 @@ def customers(request: Request, user: WebUser, page: int = 1) -> Response:
         filter_string=urlencode(params),
         views=list_views(db, user.id),
         channels=CHANNELS,
-        count_cap=COUNT_CAP,
+        count_cap=count_cap(query),
         sources=[s.name for s in list_sources(db)],
         can_export=viewer.can("export"),
         can_transfer=viewer.can("transfer"),

@@ -81,11 +81,14 @@ SQLITE_DOWN = [
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
+    # An ordinary index, in the models: identifiers by prefix with their profile, from the index alone.
+    op.create_index("ix_identities_value_profile", "identities", ["value", "kind", "profile_id"])
     for statement in POSTGRESQL_UP if dialect == "postgresql" else SQLITE_UP:
         op.execute(statement)
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
+    op.drop_index("ix_identities_value_profile", table_name="identities")
     for statement in POSTGRESQL_DOWN if dialect == "postgresql" else SQLITE_DOWN:
         op.execute(statement)
