@@ -101,7 +101,16 @@ class Profile(Base):
     # indexes give it the first page without sorting every customer. Merged-away rows are few and only
     # looked up by merged_into, so that index holds just them.
     __table_args__ = (
-        Index("ix_profiles_live_last_seen", "last_seen", "id", postgresql_where=_LIVE, sqlite_where=_LIVE),
+        # owner_id rides along so an agent's list ("mine or shared with me") and a search can test
+        # each entry without reading its profile row.
+        Index(
+            "ix_profiles_live_last_seen",
+            "last_seen",
+            "id",
+            "owner_id",
+            postgresql_where=_LIVE,
+            sqlite_where=_LIVE,
+        ),
         Index(
             "ix_profiles_live_owner_last_seen",
             "owner_id",

@@ -15,12 +15,15 @@ they are not SQLAlchemy models.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+
+LIVE = sa.text("merged_into IS NULL")
 
 POSTGRESQL_UP = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
@@ -83,6 +86,15 @@ def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     # An ordinary index, in the models: identifiers by prefix with their profile, from the index alone.
     op.create_index("ix_identities_value_profile", "identities", ["value", "kind", "profile_id"])
+    # The newest-first list index also carries owner_id (see models.Profile).
+    op.drop_index("ix_profiles_live_last_seen", table_name="profiles")
+    op.create_index(
+        "ix_profiles_live_last_seen",
+        "profiles",
+        ["last_seen", "id", "owner_id"],
+        postgresql_where=LIVE,
+        sqlite_where=LIVE,
+    )
     for statement in POSTGRESQL_UP if dialect == "postgresql" else SQLITE_UP:
         op.execute(statement)
 
@@ -90,5 +102,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     op.drop_index("ix_identities_value_profile", table_name="identities")
+    op.drop_index("ix_profiles_live_last_seen", table_name="profiles")
+    op.create_index(
+        "ix_profiles_live_last_seen",
+        "profiles",
+        ["last_seen", "id"],
+        postgresql_where=LIVE,
+        sqlite_where=LIVE,
+    )
     for statement in POSTGRESQL_DOWN if dialect == "postgresql" else SQLITE_DOWN:
         op.execute(statement)
