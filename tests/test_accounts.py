@@ -3,6 +3,9 @@ personal API tokens; over real HTTP against a live server whose clock the tests 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -16,23 +19,25 @@ from tests.conftest import LiveServer
 from tests.factories import make_token
 from threadline.accounts import (
     LockoutPolicy,
-    StrangerFailures,
     change_password,
     change_role,
     create_token,
     create_user,
     get_user,
+    list_sessions,
     set_active,
     sign_in,
+    start_session,
 )
 from threadline.cli.main import app as cli
 from threadline.config import Settings, get_settings
 from threadline.errors import Conflict, Invalid
 from threadline.storage import Database
-from threadline.storage.models import User
+from threadline.storage.models import SignInFailure, User, UserSession
 
 START = datetime(2025, 3, 1, 9, 0)
 PASSWORD = "correct horse battery"  # the factories' password
+SECRET = "test-secret-key-not-for-production"  # the settings' secret key (conftest.py)
 WRONG = "Wrong email or password."
 
 
@@ -164,26 +169,60 @@ def test_an_unknown_email_gets_the_same_answers_as_a_known_one(
 
 def test_lockout_follows_the_settings(db: Database) -> None:
     create_user(db, "a@example.com", "agent", PASSWORD, now=START)
-    policy, strangers = LockoutPolicy(2, timedelta(minutes=1)), StrangerFailures()
+    policy = LockoutPolicy(2, timedelta(minutes=1))
     attempts = [
-        sign_in(db, "a@example.com", "wrong password", now=START, policy=policy, strangers=strangers)
+        sign_in(db, "a@example.com", "wrong password", now=START, policy=policy, secret=SECRET)
         for _ in range(2)
     ]
     assert attempts[0].locked_until is None and attempts[1].locked_until == START + timedelta(minutes=1)
     later = START + timedelta(minutes=1, seconds=1)
-    assert sign_in(db, "A@Example.com", PASSWORD, now=later, policy=policy, strangers=strangers).user
+    assert sign_in(db, "A@Example.com", PASSWORD, now=later, policy=policy, secret=SECRET).user
 
 
-def test_strangers_are_remembered_within_a_bound() -> None:
-    strangers, policy = StrangerFailures(capacity=2), LockoutPolicy(1, timedelta(minutes=5))
-    assert strangers.fail("x@example.com", now=START, policy=policy).locked_until is not None
-    for email in ("y@example.com", "z@example.com"):
-        strangers.fail(email, now=START, policy=policy)
-    # x was forgotten (the oldest); it counts from one again, which with max 1 locks anew from now.
-    later = START + timedelta(minutes=1)
-    assert strangers.fail("x@example.com", now=later, policy=policy).locked_until == later + timedelta(
-        minutes=5
-    )
+def test_an_unknown_email_locks_across_server_processes(
+    settings: Settings, db: Database, clock: MovableClock
+) -> None:
+    """Two servers with their own connections, as two worker processes have: they count together."""
+    other_db = Database(settings.database_url)
+    try:
+        with (
+            LiveServer(settings, db, clock) as one,
+            LiveServer(settings, other_db, clock) as two,
+            httpx.Client(base_url=one.url, timeout=30) as first,
+            httpx.Client(base_url=two.url, timeout=30) as second,
+        ):
+            answers = [
+                try_sign_in(client, "Nobody@Example.com", "guess number x")
+                for client in (first, second, first, second, first, second)
+            ]
+    finally:
+        other_db.dispose()
+    assert [r.status_code for r in answers] == [401] * 4 + [429] * 2
+    assert answers[-1].headers["Retry-After"] == "900" and "locked until" in answers[-1].text
+    with db.read() as session:
+        [row] = session.scalars(select(SignInFailure)).all()
+    # The typed address is not stored, nor its plain digest (anyone could hash a list of addresses).
+    assert row.failures == 5 and row.key != hashlib.sha256(b"nobody@example.com").hexdigest()
+
+
+def test_a_strangers_count_ends_with_its_lock_and_old_counts_are_pruned(db: Database) -> None:
+    policy = LockoutPolicy(2, timedelta(minutes=15))
+
+    def fail(email: str, at: datetime) -> datetime | None:
+        return sign_in(db, email, "wrong password", now=at, policy=policy, secret=SECRET).locked_until
+
+    assert fail("x@example.com", START) is None
+    assert fail("x@example.com", START) == START + timedelta(minutes=15)
+    assert fail("x@example.com", START + timedelta(minutes=14)) == START + timedelta(minutes=15)
+    assert fail("x@example.com", START + timedelta(minutes=16)) is None  # 1 of 2 again
+    assert fail("y@example.com", START) is None
+    with db.read() as session:
+        assert len(session.scalars(select(SignInFailure)).all()) == 2
+    a_day_later = START + timedelta(days=1, minutes=20)
+    assert fail("z@example.com", a_day_later) is None
+    with db.read() as session:
+        assert len(session.scalars(select(SignInFailure)).all()) == 1  # only z is remembered
+    assert fail("x@example.com", a_day_later) is None  # forgotten: 1 of 2, not a lock
 
 
 # --- sessions -----------------------------------------------------------------------------------------
@@ -204,11 +243,133 @@ def test_session_cookie_is_httponly_and_samesite_lax_and_secure_when_asked(
     assert "; secure" in response.headers["set-cookie"].lower()
 
 
+def cookie_of(client: httpx.Client) -> str:
+    return str(client.cookies["tl_session"])
+
+
+def with_cookie(browser: Callable[[], httpx.Client], cookie: str) -> httpx.Client:
+    """Another browser holding a copy of someone's session cookie."""
+    client = browser()
+    client.cookies.set("tl_session", cookie)
+    return client
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(
+    browser: Callable[[], httpx.Client], db: Database
+) -> None:
+    make_token(db, "agent@example.com", "agent")
+    laptop = signed_in(browser, "agent@example.com")
+    copy = cookie_of(laptop)
+    assert with_cookie(browser, copy).get("/account").status_code == 200
+    # The cookie holds the session's secret and the CSRF token, nothing about the user; the database
+    # keeps only the secret's digest.
+    contents = json.loads(base64.b64decode(copy.split(".")[0]))
+    assert set(contents) <= {"sid", "csrf"}
+    with db.read() as session:
+        stored = session.scalars(select(UserSession.id)).all()
+    assert stored == [hashlib.sha256(contents["sid"].encode()).hexdigest()]
+
+    page = laptop.get("/account")
+    signed_out = laptop.post("/logout", data={"csrf": csrf_of(page.text)})
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/login"
+    for client in (laptop, with_cookie(browser, copy)):
+        refused = client.get("/account")
+        assert refused.status_code == 303 and refused.headers["location"] == "/login?next=/account"
+
+
+def session_rows(html: str) -> dict[str, bool]:
+    """The sessions listed at /account: id -> whether it is the one looking."""
+    return {
+        session_id: bool(current)
+        for session_id, current in re.findall(
+            r'<tr data-session="([0-9a-f]{64})"( aria-current="true")?>', html
+        )
+    }
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+    " Version/17.4 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_the_account_page_lists_sessions_and_signs_out_another(
+    browser: Callable[[], httpx.Client], db: Database, clock: MovableClock
+) -> None:
+    make_token(db, "agent@example.com", "agent")
+    make_token(db, "other@example.com", "agent")
+    laptop = signed_in(browser, "agent@example.com")
+    clock.advance(minutes=5)
+    phone = browser()
+    phone.headers["User-Agent"] = IPHONE
+    assert try_sign_in(phone, "agent@example.com", PASSWORD).status_code == 303
+
+    page = laptop.get("/account").text
+    listed = session_rows(page)
+    assert len(listed) == 2 and sorted(listed.values()) == [False, True]
+    for shown in ("Safari on iOS", "python-httpx", "127.0.0.1", "This session", "Mar 1, 2025, 9:05"):
+        assert shown in page, shown
+    [phone_id] = [session_id for session_id, current in listed.items() if not current]
+    assert session_rows(phone.get("/account").text)[phone_id] is True
+
+    other = signed_in(browser, "other@example.com")
+    [other_id] = session_rows(other.get("/account").text)
+    refused = post_form(laptop, f"/account/sessions/{other_id}/revoke")  # someone else's: as if unknown
+    assert refused.status_code == 404 and error_of(refused.text) == "no such session"
+    assert other.get("/account").status_code == 200
+
+    done = post_form(laptop, f"/account/sessions/{phone_id}/revoke")
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=session"
+    after = laptop.get(done.headers["location"])
+    assert "The session is signed out" in after.text and list(session_rows(after.text).values()) == [True]
+    assert phone.get("/account").status_code == 303
+    assert post_form(laptop, f"/account/sessions/{phone_id}/revoke").status_code == 404  # already ended
+
+
+def test_signing_out_everywhere_else_keeps_only_this_session(
+    browser: Callable[[], httpx.Client], db: Database
+) -> None:
+    make_token(db, "agent@example.com", "agent")
+    make_token(db, "other@example.com", "agent")
+    laptop, phone, tablet = (signed_in(browser, "agent@example.com") for _ in range(3))
+    other = signed_in(browser, "other@example.com")
+    assert "Sign out everywhere else" in laptop.get("/account").text
+    done = post_form(laptop, "/account/sessions/revoke-others")
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=sessions"
+    page = laptop.get(done.headers["location"]).text
+    assert "Your other sessions are signed out" in page and "Sign out everywhere else" not in page
+    assert list(session_rows(page).values()) == [True]
+    assert phone.get("/account").status_code == 303 and tablet.get("/account").status_code == 303
+    assert other.get("/account").status_code == 200  # another user's sessions are theirs
+
+
+def test_a_session_records_use_once_a_minute_and_ends_when_idle_for_two_weeks(
+    browser: Callable[[], httpx.Client], db: Database, clock: MovableClock
+) -> None:
+    make_token(db, "agent@example.com", "agent")
+    laptop = signed_in(browser, "agent@example.com")
+
+    def last_seen() -> datetime:
+        with db.read() as session:
+            [seen] = session.scalars(select(UserSession.last_seen_at)).all()
+        return seen
+
+    clock.advance(seconds=30)
+    assert laptop.get("/account").status_code == 200 and last_seen() == START  # no write per request
+    clock.advance(seconds=31)
+    assert laptop.get("/account").status_code == 200 and last_seen() == START + timedelta(seconds=61)
+    clock.advance(days=13)
+    assert laptop.get("/account").status_code == 200
+    clock.advance(days=14, minutes=1)
+    assert laptop.get("/account").status_code == 303
+
+
 def test_changing_the_password_signs_out_other_sessions_and_keeps_this_one(
     browser: Callable[[], httpx.Client], db: Database
 ) -> None:
     make_token(db, "agent@example.com", "agent")
     laptop, phone = signed_in(browser, "agent@example.com"), signed_in(browser, "agent@example.com")
+    before = cookie_of(laptop)
     change = "/account/password"
     refusals = {
         "The two new passwords differ.": ("a new password 1", "a new password 2", PASSWORD),
@@ -233,6 +394,9 @@ def test_changing_the_password_signs_out_other_sessions_and_keeps_this_one(
     page = laptop.get(done.headers["location"])
     assert page.status_code == 200 and "Your password is changed" in page.text
     assert phone.get("/account").status_code == 303
+    # This browser carries on in a new session: a copy of its cookie from before the change does not.
+    assert cookie_of(laptop) != before and with_cookie(browser, before).get("/account").status_code == 303
+    assert len(session_rows(page.text)) == 1
     assert try_sign_in(browser(), "agent@example.com", PASSWORD).status_code == 401
     assert try_sign_in(browser(), "agent@example.com", "a much better password").status_code == 303
 
@@ -246,6 +410,7 @@ def test_deactivation_ends_sessions_and_tokens_at_once(
     bearer = {"Authorization": f"Bearer {token}"}
     assert agent.get("/account").status_code == 200
     assert agent.get("/api/v1/tokens", headers=bearer).status_code == 200
+    agents_cookie = cookie_of(agent)
     agent_id = user_row(db, "agent@example.com").id
     done = post_form(admin, f"/users/{agent_id}/deactivate", page="/users")
     assert done.status_code == 303 and "deactivated" in admin.get(done.headers["location"]).text
@@ -254,7 +419,9 @@ def test_deactivation_ends_sessions_and_tokens_at_once(
     assert try_sign_in(browser(), "agent@example.com", PASSWORD).status_code == 401
     assert post_form(admin, f"/users/{agent_id}/reactivate", page="/users").status_code == 303
     assert try_sign_in(browser(), "agent@example.com", PASSWORD).status_code == 303
-    assert agent.get("/api/v1/tokens", headers=bearer).status_code == 401  # revoked, not suspended
+    # Revoked, not suspended: neither the old session nor the old token comes back.
+    assert with_cookie(browser, agents_cookie).get("/account").status_code == 303
+    assert agent.get("/api/v1/tokens", headers=bearer).status_code == 401
 
 
 # --- users and invitations ----------------------------------------------------------------------------
@@ -373,6 +540,9 @@ def test_every_form_refuses_a_missing_csrf_token(browser: Callable[[], httpx.Cli
         f"/users/{agent_id}/reactivate": {},
         f"/users/{agent_id}/role": {"role": "admin"},
         f"/users/{agent_id}/invite": {},
+        f"/users/{agent_id}/team": {"team": ""},
+        "/account/sessions/revoke-others": {},
+        "/account/sessions/0/revoke": {},
         link.group(1): {"password": "a long password", "password_again": "a long password"},
         "/logout": {},
     }
@@ -436,8 +606,10 @@ def test_passwords_need_ten_characters_everywhere(db: Database) -> None:
     user = create_user(db, "a@example.com", "agent", "ten chars!", now=START)
     with pytest.raises(Invalid, match="at least 10 characters"):
         change_password(db, user.id, "ten chars!", "too short", now=START)
-    changed = change_password(db, user.id, "ten chars!", "ten chars?", now=START)
-    assert changed.session_epoch != user.session_epoch  # even within one clock tick
+    start_session(db, user.id, now=START, ip=None, user_agent=None)
+    assert len(list_sessions(db, user.id, now=START)) == 1
+    change_password(db, user.id, "ten chars!", "ten chars?", now=START)
+    assert list_sessions(db, user.id, now=START) == []  # the page that changed it starts a new one
 
 
 def test_the_last_active_admin_stays(db: Database) -> None:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from threadline import __version__
+from threadline.accounts import SESSION_IDLE_LIMIT
 from threadline.api import admin, audit, cdn_settings, errors, ingestion, profiles, tokens
 from threadline.api.responses import JSONResponse
 from threadline.clock import Clock, utcnow
@@ -30,6 +31,7 @@ from threadline.web import (
     customer_pages,
     preference_pages,
     source_pages,
+    team_pages,
 )
 from threadline.web.session import LoginRequired
 
@@ -46,6 +48,7 @@ ROUTERS = (
     customer_pages.router,
     source_pages.router,
     account_pages.router,
+    team_pages.router,
     preference_pages.router,
     audit_pages.router,
 )
@@ -81,13 +84,17 @@ def create_app(
     )
     # Without a configured secret, sessions (and invitation links) last as long as the process.
     secret_key = settings.secret_key or secrets.token_urlsafe(32)
-    app.state.secret_key = secret_key  # also signs invitation links (web/account_pages.py)
+    # Also signs invitation links (web/account_pages.py) and keys the failure counts of unknown emails
+    # (web/auth_pages.py), which every process of the workspace must share.
+    app.state.secret_key = secret_key
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key,
         session_cookie="tl_session",
         same_site="lax",
         https_only=settings.secure_cookies,
+        # The cookie lapses after as long without a request as the session does (accounts/sessions.py).
+        max_age=int(SESSION_IDLE_LIMIT.total_seconds()),
     )
     errors.install(app)
 

@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     )
     secret_key: str = Field(
         "",
-        description="Secret used to sign sessions and to salt hashes. Empty means a random key per "
-        "process (fine for a laptop; set it in production so sessions survive restarts).",
+        description="Secret used to sign sessions and invitation links and to key hashes. Empty means a "
+        "random key per process (fine for a laptop; set it in production, the same in every server "
+        "process, so that sessions survive restarts and failed sign-ins are counted together).",
     )
     default_region: str = Field(
         "US",

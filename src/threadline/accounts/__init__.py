@@ -1,4 +1,5 @@
-"""Accounts: users, roles and data scopes, signing in with lockout, invitations, API tokens."""
+"""Accounts: users, roles and data scopes, teams, signing in with lockout, sessions, invitations, API
+tokens."""
 
 from threadline.accounts.access import (
     ACTIONS,
@@ -24,8 +25,27 @@ from threadline.accounts.preferences import (
     set_timezone,
     timezone_names,
 )
-from threadline.accounts.signin import LockoutPolicy, SignInOutcome, StrangerFailures, sign_in
-from threadline.accounts.teams import TeamInfo, create_team, list_teams, set_user_team
+from threadline.accounts.sessions import (
+    SESSION_IDLE_LIMIT,
+    NewSession,
+    SessionInfo,
+    end_session,
+    list_sessions,
+    revoke_other_sessions,
+    revoke_session,
+    session_user,
+    start_session,
+)
+from threadline.accounts.signin import LockoutPolicy, SignInOutcome, sign_in
+from threadline.accounts.teams import (
+    TeamInfo,
+    create_team,
+    delete_team,
+    list_teams,
+    move_user,
+    set_user_team,
+    update_team,
+)
 from threadline.accounts.tokens import (
     NewToken,
     TokenInfo,
@@ -56,12 +76,14 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "ROLES",
     "ROLE_POLICIES",
+    "SESSION_IDLE_LIMIT",
     "Invitation",
     "LockoutPolicy",
+    "NewSession",
     "NewToken",
     "Preferences",
+    "SessionInfo",
     "SignInOutcome",
-    "StrangerFailures",
     "TeamInfo",
     "TokenInfo",
     "UserInfo",
@@ -78,23 +100,32 @@ __all__ = [
     "create_user",
     "customer_filter",
     "customer_write_filter",
+    "delete_team",
     "describe",
+    "end_session",
     "get_preferences",
     "get_user",
     "invite_user",
     "issue_token",
+    "list_sessions",
     "list_teams",
     "list_tokens",
     "list_users",
+    "move_user",
     "read_invitation",
     "reissue_invitation",
+    "revoke_other_sessions",
+    "revoke_session",
     "revoke_token",
+    "session_user",
     "set_active",
     "set_locale",
     "set_timezone",
     "set_user_team",
     "sign_in",
+    "start_session",
     "timezone_names",
+    "update_team",
     "user_by_email",
     "verify_password",
     "viewer_for",

@@ -1,12 +1,11 @@
 """Workspace users: who they are, their role, their password, and whether they may sign in.
 
-Passwords are argon2 hashes (pwdlib). Signing in, with its lockout, lives in signin.py; personal API
-tokens in tokens.py; invitations in invites.py.
+Passwords are argon2 hashes (pwdlib). Signing in, with its lockout, lives in signin.py; the sessions it
+starts in sessions.py; personal API tokens in tokens.py; invitations in invites.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from threadline.errors import Conflict, Invalid, NotFound
 from threadline.storage import Database
-from threadline.storage.models import ApiToken, Team, User
+from threadline.storage.models import ApiToken, Team, User, UserSession
 
 ROLES = ("admin", "manager", "agent", "analyst")
 # One rule for every way a password is set: `users create`, the invite page and the password change.
@@ -33,9 +32,6 @@ class UserInfo:
     is_active: bool
     name: str | None = None
     team_id: int | None = None
-    # Changes whenever the password does: a session remembers it, so a password change signs out
-    # every other session at once (web/session.py compares the two on each request).
-    session_epoch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +49,20 @@ class UserListing:
     locked_until: datetime | None
 
 
-def session_epoch_of(password_hash: str | None) -> str:
-    # A digest of the salted argon2 hash: new on every password change, even within one clock tick,
-    # and a session cookie (readable by its owner) carrying it reveals nothing about the password.
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16] if password_hash else ""
-
-
 def info_of(user: User) -> UserInfo:
-    return UserInfo(
-        user.id,
-        user.email,
-        user.role,
-        user.is_active,
-        user.name,
-        user.team_id,
-        session_epoch_of(user.password_hash),
-    )
+    return UserInfo(user.id, user.email, user.role, user.is_active, user.name, user.team_id)
+
+
+def revoke_sessions(session: Session, user_id: int, *, now: datetime, keep: str | None = None) -> int:
+    """End the user's open sessions (all but `keep`, a session's id) in the caller's transaction.
+
+    Here, not in sessions.py, because a password change and a deactivation end sessions in the same
+    transaction as their own change; sessions.py uses it too. Returns how many ended.
+    """
+    query = update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(UserSession.id != keep)
+    return int(session.execute(query.values(revoked_at=now)).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def clean_email(email: str) -> str:
@@ -179,7 +173,8 @@ def list_users(db: Database) -> list[UserListing]:
 
 
 def change_password(db: Database, user_id: int, current: str, new: str, *, now: datetime) -> UserInfo:
-    """Set a new password after checking the current one; every other session ends with it."""
+    """Set a new password after checking the current one. Every session of the user ends with it, in the
+    same transaction: the page that changed it starts a new one for its own browser (a rotation)."""
     check_password(new, "new_password")
     with db.read() as session:
         user = session.get(User, user_id)
@@ -203,6 +198,7 @@ def change_password(db: Database, user_id: int, current: str, new: str, *, now: 
         row.password_changed_at = now
         row.failed_logins = 0
         row.locked_until = None
+        revoke_sessions(session, row.id, now=now)
         # audit: password changed (user row.id, by themself)
         return info_of(row)
 
@@ -223,7 +219,8 @@ def _active_admins(session: Session) -> int:
 
 def set_active(db: Database, user_id: int, active: bool, *, by: int, now: datetime) -> UserInfo:
     """Deactivate or reactivate a user. Deactivation takes effect on their very next request: the
-    session check and the token check both read is_active, and their API tokens are revoked."""
+    session check and the token check both read is_active, and their sessions and API tokens are
+    revoked."""
     with db.write() as session:
         user = _one_user(session, user_id)
         if not active and user.id == by:
@@ -232,8 +229,9 @@ def set_active(db: Database, user_id: int, active: bool, *, by: int, now: dateti
             raise Conflict("the last active admin cannot be deactivated", details={"field": "id"})
         user.is_active = active
         if not active:
-            # Revoked, not merely suspended: a reactivated user makes new tokens rather than finding
-            # old ones (perhaps copied elsewhere) working again.
+            # Revoked, not merely suspended: a reactivated user signs in afresh and makes new tokens
+            # rather than finding old ones (perhaps copied elsewhere) working again.
+            revoke_sessions(session, user.id, now=now)
             session.execute(
                 update(ApiToken)
                 .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))

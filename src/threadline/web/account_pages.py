@@ -1,4 +1,5 @@
-"""Your account (password, personal API tokens) and, for admins, the workspace's users and invitations.
+"""Your account (password, sessions, personal API tokens) and, for admins, the workspace's users and
+invitations.
 
 Every form posts a CSRF token. Secrets (a new API token, an invitation link) are shown once, in the
 response to the POST that made them, and are never stored in a readable form.
@@ -23,19 +24,23 @@ from threadline.accounts import (
     change_role,
     invite_user,
     issue_token,
+    list_sessions,
+    list_teams,
     list_tokens,
     list_users,
+    move_user,
     read_invitation,
     reissue_invitation,
+    revoke_other_sessions,
+    revoke_session,
     revoke_token,
     set_active,
 )
-from threadline.errors import ThreadlineError
+from threadline.errors import Invalid, ThreadlineError
 from threadline.web.auditing import audit
-from threadline.web.auth_pages import start_session
 from threadline.web.i18n import N_
 from threadline.web.render import render
-from threadline.web.session import WebUser, check_csrf
+from threadline.web.session import WebUser, check_csrf, session_secret, start_browser_session
 
 router = APIRouter(include_in_schema=False)
 Csrf = Annotated[str, Form()]
@@ -64,10 +69,18 @@ def _account_page(request: Request, user: UserInfo, status: int = 200, **context
     context.setdefault("done", request.query_params.get("done"))  # account_notice.html picks the text
     context.setdefault("password_error", None)
     context.setdefault("token_error", None)
+    context.setdefault("session_error", None)
     context.setdefault("new_token", None)
-    tokens = list_tokens(request.app.state.db, user.id)
+    db, now = request.app.state.db, request.app.state.clock()
     return render(
-        request, "account.html", status, user=user, tokens=tokens, min_length=MIN_PASSWORD_LENGTH, **context
+        request,
+        "account.html",
+        status,
+        user=user,
+        tokens=list_tokens(db, user.id),
+        sessions=list_sessions(db, user.id, now=now, current_secret=session_secret(request)),
+        min_length=MIN_PASSWORD_LENGTH,
+        **context,
     )
 
 
@@ -94,7 +107,8 @@ def account_password(
         )
     except ThreadlineError as error:
         return _account_page(request, user, 400, password_error=error.message)
-    start_session(request, changed)  # rotate: this session carries on under the new password's epoch
+    # Every session ended with the change (change_password): this browser carries on in a new one.
+    start_browser_session(request, changed)
     audit(request, user.id, "password_change", "user", user.id)
     return _back("/account", "password")
 
@@ -123,6 +137,29 @@ def account_token_revoke(request: Request, user: WebUser, token_id: int, csrf: C
     return _back("/account", "revoked")
 
 
+@router.post("/account/sessions/revoke-others")
+def account_sessions_revoke_others(request: Request, user: WebUser, csrf: Csrf = "") -> Response:
+    check_csrf(request, csrf)
+    secret = session_secret(request) or ""  # WebUser found it, so it is there
+    ended = revoke_other_sessions(
+        request.app.state.db, user.id, keep_secret=secret, now=request.app.state.clock()
+    )
+    audit(request, user.id, "sessions_revoke_others", "user", user.id, count=ended)
+    return _back("/account", "sessions")
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+def account_session_revoke(request: Request, user: WebUser, session_id: str, csrf: Csrf = "") -> Response:
+    check_csrf(request, csrf)
+    try:
+        revoke_session(request.app.state.db, session_id, user_id=user.id, now=request.app.state.clock())
+    except ThreadlineError as error:
+        return _account_page(request, user, 404, session_error=error.message)
+    audit(request, user.id, "session_revoke", "session", session_id)
+    # Ending this very session is a sign-out: the redirect then lands on the login page.
+    return _back("/account", "session")
+
+
 # --- the workspace's users (admins) ------------------------------------------------------------------
 
 
@@ -141,6 +178,7 @@ def _users_page(
         status,
         user=user,
         rows=list_users(request.app.state.db),
+        teams=list_teams(request.app.state.db),
         roles=ROLES,
         invitation=invitation,
         invite_link=link,
@@ -190,6 +228,7 @@ def users_change(
     action: str,
     csrf: Csrf = "",
     role: Annotated[str, Form()] = "",
+    team: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
     if user.role != "admin":
@@ -209,6 +248,12 @@ def users_change(
             change_role(db, user_id, role, by=user.id)
             audit(request, user.id, "role_change", "user", user_id, role=role)
             return _back("/users", "role")
+        if action == "team":  # the team select of /users; teams themselves are at /teams
+            if team and not team.isdigit():
+                raise Invalid("team: choose a team from the list", details={"field": "team"})
+            moved = move_user(db, user_id, int(team) if team else None)
+            audit(request, user.id, "team_move", "user", user_id, team_id=moved.team_id)
+            return _back("/users", "team")
     except ThreadlineError as error:
         return _users_page(request, user, 400, error=error.message)
     return _users_page(request, user, 404, error=f"no such action: {action}")
@@ -260,7 +305,7 @@ def invite_accept(
         except ThreadlineError as error:
             form_error = error.message
         else:
-            start_session(request, user)
+            start_browser_session(request, user)
             audit(request, user.id, "invite_accept", "user", user.id)
             return RedirectResponse("/customers", status_code=303)
     return render(

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from threadline.accounts import LockoutPolicy, StrangerFailures, UserInfo, sign_in
+from threadline.accounts import LockoutPolicy, end_session, sign_in
 from threadline.web.auditing import audit
 from threadline.web.i18n import N_
 from threadline.web.render import render
-from threadline.web.session import SESSION_EPOCH, SESSION_USER, check_csrf
+from threadline.web.session import check_csrf, session_secret, start_browser_session
 
 router = APIRouter(include_in_schema=False)
 WRONG = N_("Wrong email or password.")
-_strangers_lock = threading.Lock()
 
 
 def _safe_next(target: str) -> str:
@@ -24,29 +22,9 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/customers"
 
 
-def start_session(request: Request, user: UserInfo) -> None:
-    """A fresh session for this user: on sign-in (no fixation) and after a password change (rotation).
-
-    The CSRF token goes with the old session; the next page rendered makes a new one.
-    """
-    request.session.clear()
-    request.session[SESSION_USER] = user.id
-    request.session[SESSION_EPOCH] = user.session_epoch
-
-
 def lockout_policy(request: Request) -> LockoutPolicy:
     settings = request.app.state.settings
     return LockoutPolicy(settings.login_max_failures, timedelta(minutes=settings.login_lockout_minutes))
-
-
-def stranger_failures(request: Request) -> StrangerFailures:
-    # One per app, made on first use so that create_app (app.py) needs no knowledge of it.
-    state = request.app.state
-    with _strangers_lock:
-        if not hasattr(state, "stranger_failures"):
-            state.stranger_failures = StrangerFailures()
-    strangers: StrangerFailures = state.stranger_failures
-    return strangers
 
 
 @router.get("/login")
@@ -70,7 +48,9 @@ def login(
         password,
         now=now,
         policy=lockout_policy(request),
-        strangers=stranger_failures(request),
+        # Every process of one workspace shares it (THREADLINE_SECRET_KEY), so they count unknown
+        # emails together (app.py sets it).
+        secret=request.app.state.secret_key,
     )
     if outcome.user is None:
         # Which account was tried is not kept: a mistyped address may be anyone's personal data.
@@ -89,7 +69,7 @@ def login(
         if until is not None:
             response.headers["Retry-After"] = str(max(int((until - now).total_seconds()), 1))
         return response
-    start_session(request, outcome.user)
+    start_browser_session(request, outcome.user)
     audit(request, outcome.user.id, "sign_in", "session")
     return RedirectResponse(_safe_next(next), status_code=303)
 
@@ -97,5 +77,10 @@ def login(
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
     check_csrf(request, csrf)
+    secret = session_secret(request)
+    # Ended in the database, not only forgotten by this browser: a copy of the cookie stops working too.
+    user_id = end_session(request.app.state.db, secret, now=request.app.state.clock()) if secret else None
+    if user_id is not None:
+        audit(request, user_id, "sign_out", "session")
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -25,7 +25,6 @@ from babel.support import Translations
 from fastapi import Request
 
 from threadline.accounts import UserInfo, get_preferences
-from threadline.web.session import SESSION_USER
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 DOMAIN = "messages"
@@ -177,8 +176,8 @@ ENGLISH = Localization(DEFAULT_LOCALE, ZoneInfo("UTC"), translations(DEFAULT_LOC
 
 def localization(request: Request, user: UserInfo | None = None) -> Localization:
     """The language and zone for this request: the signed-in user's choices first, then cookie, browser."""
-    user_id = user.id if user is not None else request.session.get(SESSION_USER)
-    chosen = get_preferences(request.app.state.db, int(user_id)) if user_id is not None else None
+    # Only a page that checked the session passes `user`: the cookie alone says nothing about who it is.
+    chosen = get_preferences(request.app.state.db, user.id) if user is not None else None
     locale = choose_locale(
         chosen.locale if chosen else None,
         request.cookies.get(LANG_COOKIE),

@@ -1,4 +1,9 @@
-"""Who is signed in to the workspace, and the CSRF token every form carries."""
+"""Who is signed in to the workspace, and the CSRF token every form carries.
+
+The signed cookie (Starlette's SessionMiddleware, app.py) holds the session's secret and the CSRF token,
+nothing about the user: the session itself is a row in the database (accounts/sessions.py), so ending
+it there ends it for every copy of the cookie.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from threadline.accounts import UserInfo, get_user
+from threadline.accounts import UserInfo, session_user, start_session
 
-SESSION_USER = "uid"
+SESSION_SECRET = "sid"  # the session's secret; the database keeps only its digest
 SESSION_CSRF = "csrf"
-SESSION_EPOCH = "epoch"  # the user's session_epoch at sign-in; auth_pages.start_session writes it
 
 
 class LoginRequired(Exception):
@@ -38,11 +42,30 @@ def check_csrf(request: Request, submitted: str) -> None:
         )
 
 
+def session_secret(request: Request) -> str | None:
+    secret = request.session.get(SESSION_SECRET)
+    return str(secret) if secret else None
+
+
+def start_browser_session(request: Request, user: UserInfo) -> None:
+    """A fresh session for this browser: on sign-in (no fixation), on accepting an invitation and after a
+    password change (rotation). The CSRF token goes with the old cookie; the next page makes a new one."""
+    request.session.clear()
+    made = start_session(
+        request.app.state.db,
+        user.id,
+        now=request.app.state.clock(),
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+    request.session[SESSION_SECRET] = made.secret
+
+
 def signed_in_user(request: Request) -> UserInfo:
-    user_id = request.session.get(SESSION_USER)
-    user = get_user(request.app.state.db, int(user_id)) if user_id is not None else None
-    # A deactivated user has no UserInfo; a changed password has a new epoch: either ends the session.
-    if user is None or request.session.get(SESSION_EPOCH) != user.session_epoch:
+    secret = session_secret(request)
+    user = session_user(request.app.state.db, secret, now=request.app.state.clock()) if secret else None
+    # Unknown, signed out, ended from elsewhere, idle too long, or the user deactivated: all the same.
+    if user is None:
         request.session.clear()
         raise LoginRequired(str(request.url.path))
     return user
