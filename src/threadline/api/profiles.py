@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from threadline.api.deps import CallerDep, DatabaseDep, SettingsDep
-from threadline.errors import Forbidden
-from threadline.identity import BUILT_IN_KINDS
+from threadline.errors import Forbidden, NotFound
+from threadline.identity import BUILT_IN_KINDS, MergeInfo, get_merge, merge_profiles, unmerge
 from threadline.privacy import record
 from threadline.profiles import (
     CustomerQuery,
@@ -28,7 +28,8 @@ from threadline.profiles import (
 )
 from threadline.storage import Database
 
-router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"])
+# Profiles, and the merges between them (/api/v1/merges/...), which is why the prefix stops at /api/v1.
+router = APIRouter(prefix="/api/v1", tags=["profiles"])
 T = TypeVar("T")
 
 
@@ -47,7 +48,7 @@ def audited(request: Request, db: Database, caller: CallerDep, profile_id: str, 
     return result
 
 
-@router.get("", summary="Search and list customers in your data scope")
+@router.get("/profiles", summary="Search and list customers in your data scope")
 def search(
     request: Request,
     db: DatabaseDep,
@@ -77,7 +78,8 @@ def search(
 
 
 @router.get(
-    "/lookup", summary="Find the profile holding an identifier: ?email=, ?phone=, ?user_id=, ?<kind>="
+    "/profiles/lookup",
+    summary="Find the profile holding an identifier: ?email=, ?phone=, ?user_id=, ?<kind>=",
 )
 def lookup(request: Request, db: DatabaseDep, settings: SettingsDep, caller: CallerDep) -> dict[str, Any]:
     kinds = (*BUILT_IN_KINDS, *settings.identifier_kinds)
@@ -91,7 +93,9 @@ def lookup(request: Request, db: DatabaseDep, settings: SettingsDep, caller: Cal
     return audited(request, db, caller, found, lambda: profile_view(db, found, viewer=caller.viewer))
 
 
-@router.get("/{profile_id}", summary="The unified profile (a merged-away ID answers with its survivor)")
+@router.get(
+    "/profiles/{profile_id}", summary="The unified profile (a merged-away ID answers with its survivor)"
+)
 def get_profile(
     profile_id: str, request: Request, response: Response, db: DatabaseDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -103,7 +107,7 @@ def get_profile(
     return view
 
 
-@router.get("/{profile_id}/events", summary="The cross-channel timeline, newest first, keyset-paged")
+@router.get("/profiles/{profile_id}/events", summary="The cross-channel timeline, newest first, keyset-paged")
 def get_events(
     profile_id: str,
     request: Request,
@@ -125,7 +129,7 @@ def get_events(
     )
 
 
-@router.get("/{profile_id}/traits/history", summary="Every observed value of the profile's traits")
+@router.get("/profiles/{profile_id}/traits/history", summary="Every observed value of the profile's traits")
 def get_trait_history(
     profile_id: str, request: Request, db: DatabaseDep, caller: CallerDep, key: str | None = None
 ) -> dict[str, Any]:
@@ -159,7 +163,9 @@ def _changed(
     record(db, caller.actor, "change", "profile", profile_id, at=now, details=details)
 
 
-@router.put("/{profile_id}/owner", summary="Give the customer to a user (needs the transfer permission)")
+@router.put(
+    "/profiles/{profile_id}/owner", summary="Give the customer to a user (needs the transfer permission)"
+)
 def put_owner(
     profile_id: str, body: OwnerChange, request: Request, db: DatabaseDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -168,7 +174,7 @@ def put_owner(
     return {"id": profile_id, "owner_id": body.owner_id}
 
 
-@router.patch("/{profile_id}/tags", summary="Add and remove tags")
+@router.patch("/profiles/{profile_id}/tags", summary="Add and remove tags")
 def patch_tags(
     profile_id: str, body: TagChange, request: Request, db: DatabaseDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -181,7 +187,9 @@ def patch_tags(
     return {"id": profile_id, "tags": view["tags"]}
 
 
-@router.put("/{profile_id}/members/{user_id}", summary="Share the customer with a colleague, read or write")
+@router.put(
+    "/profiles/{profile_id}/members/{user_id}", summary="Share the customer with a colleague, read or write"
+)
 def put_member(
     profile_id: str, user_id: int, body: Membership, request: Request, db: DatabaseDep, caller: CallerDep
 ) -> dict[str, Any]:
@@ -190,10 +198,139 @@ def put_member(
     return {"id": profile_id, "user_id": user_id, "access": body.access}
 
 
-@router.delete("/{profile_id}/members/{user_id}", summary="Stop sharing the customer with a colleague")
+@router.delete(
+    "/profiles/{profile_id}/members/{user_id}", summary="Stop sharing the customer with a colleague"
+)
 def delete_member(
     profile_id: str, user_id: int, request: Request, db: DatabaseDep, caller: CallerDep
 ) -> dict[str, Any]:
     share_customer(db, caller.viewer, profile_id, user_id, None)
     _changed(request, db, caller, profile_id, 1, action="unshare", user_id=user_id)
     return {"id": profile_id, "user_id": user_id, "access": None}
+
+
+class MergeRequest(BaseModel):
+    other_id: str = Field(description="The customer merged into this one; this one keeps its ID.")
+    reason: str = Field(description="Why they are one person; the lineage shows it.")
+    force: bool = Field(
+        False, description="Merge even past merge protection's limits (e.g. two user ids on one profile)."
+    )
+
+
+class UnmergeRequest(BaseModel):
+    reason: str | None = Field(None, description="Why they are two people; the lineage shows it.")
+
+
+def _may_change(request: Request, db: Database, caller: CallerDep, profile_id: str, refusal: str) -> None:
+    """A customer the caller may change: 404 (`refusal`, audited) outside their scope, 403 when it is
+    only shared with them read-only. A merged-away customer is checked as it was (its own owner)."""
+    try:
+        profile_view(db, profile_id, viewer=caller.viewer)
+    except ProfileNotFound as error:
+        details = {
+            "out_of_scope": bool(isinstance(error.details, dict) and error.details.get("out_of_scope"))
+        }
+        now = request.app.state.clock()
+        record(db, caller.actor, "denied", "profile", profile_id, at=now, details=details)
+        raise NotFound(refusal) from None
+    if not may_change(db, caller.viewer, profile_id):
+        raise Forbidden("this customer is shared with you read-only")
+
+
+def _merge_json(info: MergeInfo) -> dict[str, Any]:
+    def iso(moment: Any) -> str | None:
+        return None if moment is None else moment.isoformat(timespec="milliseconds") + "Z"
+
+    return {
+        "id": info.id,
+        "status": info.status,
+        "survivor_id": info.survivor_id,
+        "merged_id": info.merged_id,
+        "trigger": info.trigger,
+        "reason": info.reason,
+        "actor_user_id": info.actor_user_id,
+        "rule": info.rule,
+        "match_probability": info.match_probability,
+        "at": iso(info.created_at),
+        "unmerged_at": iso(info.unmerged_at),
+        "unmerged_by": info.unmerged_by,
+        "unmerge_reason": info.unmerge_reason,
+    }
+
+
+@router.post(
+    "/profiles/{profile_id}/merge",
+    summary="Merge another customer into this one, which keeps its ID (needs the edit permission)",
+)
+def post_merge(
+    profile_id: str,
+    body: MergeRequest,
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+) -> dict[str, Any]:
+    if not caller.viewer.can("edit"):
+        raise Forbidden("merging customers needs the edit permission")
+    for party in (profile_id, body.other_id):
+        _may_change(request, db, caller, party, f"profile {party} does not exist")
+    now = request.app.state.clock()
+    info = merge_profiles(
+        db,
+        profile_id,
+        body.other_id,
+        trigger="steward",
+        actor_user_id=caller.user.id,
+        rule=None,
+        reason=body.reason,
+        now=now,
+        force=body.force,
+        settings=settings,
+    )
+    details = {"action": "merge", "merge_id": info.id, "survivor_id": profile_id, "merged_id": body.other_id}
+    for party in (profile_id, body.other_id):
+        record(db, caller.actor, "change", "profile", party, at=now, details={**details, "force": body.force})
+    return {"merge": _merge_json(info)}
+
+
+@router.post(
+    "/merges/{merge_id}/unmerge",
+    summary="Undo a merge: both customers come back as they were (needs the edit permission)",
+)
+def post_unmerge(
+    merge_id: int,
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    body: UnmergeRequest | None = None,
+) -> dict[str, Any]:
+    if not caller.viewer.can("edit"):
+        raise Forbidden("unmerging customers needs the edit permission")
+    merge, live = get_merge(db, merge_id)
+    refusal = f"merge_id: no merge {merge_id}"  # the same answer whether it exists or is out of scope
+    for party in (live or merge.survivor_id, merge.merged_id):
+        _may_change(request, db, caller, party, refusal)
+    now = request.app.state.clock()
+    reason = body.reason if body else None
+    done = unmerge(db, merge_id, actor_user_id=caller.user.id, now=now, reason=reason, settings=settings)
+    details = {
+        "action": "unmerge",
+        "merge_id": merge_id,
+        "survivor_id": done.live_survivor_id,
+        "restored_id": done.restored_id,
+    }
+    for party in (done.live_survivor_id, done.restored_id):
+        record(db, caller.actor, "change", "profile", party, at=now, details=details)
+    return {
+        "unmerge": {
+            "merge_id": merge_id,
+            "survivor_id": done.live_survivor_id,
+            "restored_id": done.restored_id,
+            "moved": {
+                "identities": done.identities,
+                "events": done.events,
+                "trait_history": done.trait_history,
+            },
+        }
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from threadline import __version__
-from threadline.cli import accounts, demo, imports, serve, settings, sources
+from threadline.cli import accounts, demo, imports, profiles, serve, settings, sources
 from threadline.cli.common import console, one_line_errors, open_db
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.add_typer(accounts.tokens, name="tokens")
 app.add_typer(accounts.teams, name="teams")
 app.add_typer(sources.sources, name="sources")
 app.add_typer(sources.quarantine, name="quarantine")
+app.add_typer(profiles.profiles, name="profiles")
 app.command("config")(settings.show_config)
 app.command("serve")(serve.serve)
 app.command("demo")(demo.demo)

@@ -1,4 +1,5 @@
-"""Identifiers, their normalisation, and real-time stitching of messages to unified profiles."""
+"""Identifiers, their normalisation, real-time stitching of messages to unified profiles, explicit
+merges and unmerges."""
 
 from threadline.identity.identifiers import (
     ANONYMOUS_ID,
@@ -11,7 +12,9 @@ from threadline.identity.identifiers import (
     normalise,
     priority,
 )
+from threadline.identity.merging import MergeInfo, get_merge, merge_profiles, pair_was_unmerged
 from threadline.identity.stitch import IdentityGraph, StitchCause, lock_key, new_profile_id
+from threadline.identity.unmerge import UnmergeInfo, unmerge
 
 __all__ = [
     "ANONYMOUS_ID",
@@ -22,9 +25,15 @@ __all__ = [
     "Identifier",
     "IdentityGraph",
     "InvalidIdentifier",
+    "MergeInfo",
     "StitchCause",
+    "UnmergeInfo",
+    "get_merge",
     "lock_key",
+    "merge_profiles",
     "new_profile_id",
     "normalise",
+    "pair_was_unmerged",
     "priority",
+    "unmerge",
 ]

@@ -13,6 +13,9 @@ message joins; `flush` writes the result. The rules, in order:
    and cannot join the profile of the others (a second user_id on a shared browser), it starts a new
    profile and the message lands there.
 
+Explicit merges (a steward's, the batch resolver's: identity/merging.py) load their two profiles into a
+graph and go through the same `merge` and `flush`, so every merge writes the same rows.
+
 Concurrency: on PostgreSQL the transaction takes an advisory lock per identifier (sorted, so two batches
 never wait on each other in a cycle) and locks the profile rows it will change; on SQLite the write
 transaction is BEGIN IMMEDIATE, which serialises writers. Either way two requests about the same new
@@ -52,6 +55,41 @@ def lock_key(namespace: str, value: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def take_locks(connection: Connection, keys: Iterable[int]) -> None:
+    """Transaction-scoped advisory locks on PostgreSQL, in sorted order so that two transactions never
+    wait on each other in a cycle. SQLite needs none: its writers take turns (BEGIN IMMEDIATE)."""
+    if connection.dialect.name != "postgresql":
+        return
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), _CHUNK):
+        connection.execute(
+            text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+            {"keys": ordered[start : start + _CHUNK]},
+        )
+
+
+def row_watermarks(connection: Connection) -> dict[str, int]:
+    """The highest id of each table whose rows move with merges (one round trip, three index lookups)."""
+    tables = (Event, Identity, TraitChange)
+    row = connection.execute(select(*(select(func.max(t.id)).scalar_subquery() for t in tables))).one()
+    return {str(t.__tablename__): int(value or 0) for t, value in zip(tables, row, strict=True)}
+
+
+# `merges` columns that only some rows fill (the stitcher's identifier and message, an explicit merge's
+# actor, rule and evidence, a merge's snapshot): the rows written in one executemany need every key.
+_EMPTY_RECORD: dict[str, Any] = {
+    "identifier_kind": None,
+    "identifier_value": None,
+    "source_id": None,
+    "message_id": None,
+    "actor_user_id": None,
+    "rule": None,
+    "match_probability": None,
+    "evidence": None,
+    "snapshot": None,
+}
+
+
 @dataclass(slots=True)
 class StitchCause:
     """What a stitching decision is recorded against."""
@@ -88,12 +126,7 @@ class IdentityGraph:
     def preload(self, identifiers: Iterable[Identifier], extra_locks: Iterable[int] = ()) -> None:
         wanted = set(identifiers)
         if self.postgres:
-            keys = sorted({lock_key(i.kind, i.value) for i in wanted} | set(extra_locks))
-            for start in range(0, len(keys), _CHUNK):
-                self.connection.execute(
-                    text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-                    {"keys": keys[start : start + _CHUNK]},
-                )
+            take_locks(self.connection, [*(lock_key(i.kind, i.value) for i in wanted), *extra_locks])
         # One query for every kind: values rarely repeat across kinds, and the few that do are
         # filtered here, which is cheaper than a round trip per kind.
         values = sorted({ident.value for ident in wanted})
@@ -108,6 +141,10 @@ class IdentityGraph:
                 if ident in wanted:
                     self.owner[ident] = profile_id
         self._load_profiles(set(self.owner.values()))
+
+    def load(self, profile_ids: Iterable[str]) -> None:
+        """Lock and load profiles named directly (an explicit merge), following merges as preload does."""
+        self._load_profiles(set(profile_ids))
 
     def _load_profiles(self, ids: set[str]) -> None:
         table = Profile.__table__
@@ -216,18 +253,57 @@ class IdentityGraph:
         *,
         force: bool,
     ) -> str:
-        adding = {k: n for k, n in self.kind_counts[other].items() if n}
-        if not force and not self._room_for(target, adding):
-            kind = next(k for k, n in adding.items() if self.kind_counts[target][k] + n > self.limits[k])
+        too_many = None if force else self.blocked_by_limits(target, other)
+        if too_many:
             reason = (
                 f"blocked by merge protection: {ident.kind} {ident.value} was seen with {anchor.kind} "
-                f"{anchor.value}, but joining their profiles would give one profile "
-                f"{self.kind_counts[target][kind] + adding[kind]} {kind}s (limit {self.limits[kind]})"
+                f"{anchor.value}, but joining their profiles would give one profile {too_many}"
             )
             self._record("blocked", target, other, ident, cause, reason)
             return target
         a, b = self.profiles[target], self.profiles[other]
         survivor, merged = (a, b) if (a.created_at, a.id) <= (b.created_at, b.id) else (b, a)
+        verb = "aliased to" if cause.trigger == "alias" else "seen together with"
+        reason = f"{ident.kind} {ident.value} {verb} {anchor.kind} {anchor.value} in one message"
+        self.merge(
+            survivor.id,
+            merged.id,
+            {
+                "trigger": cause.trigger,
+                "identifier_kind": ident.kind,
+                "identifier_value": ident.value,
+                "source_id": cause.source_id,
+                "message_id": cause.message_id,
+                "reason": reason,
+            },
+        )
+        return survivor.id
+
+    def blocked_by_limits(self, survivor_id: str, merged_id: str) -> str | None:
+        """Why merge protection refuses this merge ("2 user_ids (limit 1)"), or None if it allows it."""
+        adding = {k: n for k, n in self.kind_counts[merged_id].items() if n}
+        if self._room_for(survivor_id, adding):
+            return None
+        kind = next(k for k, n in adding.items() if self.kind_counts[survivor_id][k] + n > self.limits[k])
+        return f"{self.kind_counts[survivor_id][kind] + adding[kind]} {kind}s (limit {self.limits[kind]})"
+
+    def merge(self, survivor_id: str, merged_id: str, record: dict[str, Any]) -> None:
+        """Fold `merged_id` into `survivor_id`: the one merge every trigger goes through (the stitcher's
+        messages and aliases, the resolver's and stewards' explicit merges in identity/merging.py).
+
+        `record` holds the `merges` columns that say why (trigger, reason, and the identifier and message
+        or the actor, rule and probability). The row's snapshot keeps what an unmerge cannot recompute
+        from the rows each profile keeps: what absorb gave the survivor's owner and tags, and, filled in
+        by `flush`, the highest row ids at merge time (identity/unmerge.py).
+        """
+        survivor, merged = self.profiles[survivor_id], self.profiles[merged_id]
+        snapshot: dict[str, Any] = {
+            "version": 1,
+            "survivor": {"owner_id": survivor.owner_id, "tags": list(survivor.tags)},
+            "merged": {"owner_id": merged.owner_id, "tags": list(merged.tags)},
+            "owner_taken": survivor.owner_id is None and merged.owner_id is not None,
+            "tags_added": [tag for tag in merged.tags if tag not in survivor.tags],
+        }
         survivor.absorb(merged, self.now)
         for kind, count in self.kind_counts.pop(merged.id, {}).items():
             self.kind_counts[survivor.id][kind] += count
@@ -237,10 +313,17 @@ class IdentityGraph:
                 self.owner[known] = survivor.id
         if not merged.is_new:
             self.moves.append((merged.id, survivor.id))
-        verb = "aliased to" if cause.trigger == "alias" else "seen together with"
-        reason = f"{ident.kind} {ident.value} {verb} {anchor.kind} {anchor.value} in one message"
-        self._record("merged", survivor.id, merged.id, ident, cause, reason)
-        return survivor.id
+        self.merge_rows.append(
+            {
+                **_EMPTY_RECORD,
+                **record,
+                "status": "merged",
+                "survivor_id": survivor.id,
+                "merged_id": merged.id,
+                "snapshot": snapshot,
+                "created_at": self.now,
+            }
+        )
 
     def _link(self, ident: Identifier, profile_id: str, cause: StitchCause) -> None:
         self.owner[ident] = profile_id
@@ -261,6 +344,7 @@ class IdentityGraph:
     ) -> None:
         self.merge_rows.append(
             {
+                **_EMPTY_RECORD,
                 "status": status,
                 "survivor_id": survivor,
                 "merged_id": merged,
@@ -278,6 +362,14 @@ class IdentityGraph:
     def flush(self) -> None:
         """Write profiles, merges and identities; events and trait history follow (they need the rows)."""
         conn = self.connection
+        merged_rows = [row for row in self.merge_rows if row["status"] == "merged"]
+        if merged_rows:
+            # Rows above these ids were written after the merge (this batch's included): an unmerge
+            # routes them by identifier, older ones by original_profile_id. Every writer of rows on these
+            # profiles holds their row locks, so no later row can get a lower id (docs/identity.md).
+            marks = row_watermarks(conn)
+            for row in merged_rows:
+                row["snapshot"]["watermarks"] = marks
         insert_rows(conn, Profile, [p.row() for p in self.profiles.values() if p.is_new])
         for merged, survivor in self.moves:
             for table in (Identity, Event, TraitChange):

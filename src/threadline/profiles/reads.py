@@ -89,6 +89,18 @@ def profile_view(db: Database, profile_id: str, *, viewer: Viewer) -> dict[str, 
             .order_by(Merge.id.desc())
             .limit(20)
         ).all()
+        involved = [live, *merged_ids]
+        unmerged = session.execute(
+            select(Merge, Source.name)
+            .outerjoin(Source, Source.id == Merge.source_id)
+            .where(
+                or_(Merge.survivor_id.in_(involved), Merge.merged_id.in_(involved)),
+                Merge.status == "unmerged",
+            )
+            .order_by(Merge.unmerged_at.desc(), Merge.id.desc())
+            .limit(20)
+        ).all()
+        people = _people(session, [m for m, _ in (*merges, *unmerged)])
     by_channel: dict[str, list[dict[str, Any]]] = {}
     identity_list = []
     for kind, value, first_seen, source_name, channel in identities:
@@ -118,14 +130,26 @@ def profile_view(db: Database, profile_id: str, *, viewer: Viewer) -> dict[str, 
                 for name, seen in (profile.channels or {}).items()
             },
         },
-        "merged_from": [_merge_view(m, name) for m, name in merges],
-        "blocked_merges": [_merge_view(m, name) for m, name in blocked],
+        "merged_from": [_merge_view(m, name, people) for m, name in merges],
+        "blocked_merges": [_merge_view(m, name, people) for m, name in blocked],
+        "unmerged": [_merge_view(m, name, people) for m, name in unmerged],
     }
 
 
-def _merge_view(merge: Merge, source_name: str | None) -> dict[str, Any]:
+def _people(session: Session, merges: list[Merge]) -> dict[int, dict[str, Any]]:
+    """The users who merged or unmerged, by id, for the lineage."""
+    ids = {i for m in merges for i in (m.actor_user_id, m.unmerged_by) if i is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.email, User.name).where(User.id.in_(ids)))
+    return {user_id: {"id": user_id, "email": email, "name": name} for user_id, email, name in rows}
+
+
+def _merge_view(merge: Merge, source_name: str | None, people: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One lineage entry: what merged (or was blocked, or undone), why, and who or which rule decided."""
     return {
         "id": merge.merged_id if merge.status == "merged" else None,
+        "merge_id": merge.id,
         "survivor_id": merge.survivor_id,
         "merged_id": merge.merged_id,
         "status": merge.status,
@@ -135,6 +159,13 @@ def _merge_view(merge: Merge, source_name: str | None) -> dict[str, Any]:
         "message_id": merge.message_id,
         "reason": merge.reason,
         "at": _iso(merge.created_at),
+        # Explicit merges (identity/merging.py): a steward's, or the resolver's rule and probability.
+        "actor": people.get(merge.actor_user_id) if merge.actor_user_id is not None else None,
+        "rule": merge.rule,
+        "match_probability": merge.match_probability,
+        "unmerged_at": _iso(merge.unmerged_at),
+        "unmerged_by": people.get(merge.unmerged_by) if merge.unmerged_by is not None else None,
+        "unmerge_reason": merge.unmerge_reason,
     }
 
 

@@ -7,7 +7,7 @@ customer costs one profile update, not a hundred.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,10 @@ class TraitObservation:
     key: str
     value: Any
     observed_at: datetime
+
+
+# A stored event as a profile sees it: (channel, event time, the traits it carried, source name).
+RecordedEvent = tuple[str, datetime, dict[str, Any], str]
 
 
 @dataclass(slots=True)
@@ -68,6 +72,33 @@ class ProfileState:
             owner_id=row["owner_id"],
             tags=list(row["tags"] or []),
         )
+
+    @classmethod
+    def rebuilt(
+        cls, row: Mapping[str, Any], events: Iterable[RecordedEvent]
+    ) -> tuple[ProfileState, list[list[TraitObservation]]]:
+        """The profile as ingestion builds it from `events`, replayed in arrival order: counts, channels,
+        first and last seen, traits and the source and time behind each; with the trait history each
+        event would have written (per event, in order). Its id, created_at, owner and tags come from
+        `row`. Without events the row is kept as it is (a profile merged away in the batch that started
+        it has none).
+
+        An unmerge rebuilds both profiles this way (identity/unmerge.py), so what each one shows follows
+        from the rows it keeps by the same rules as ingestion, whatever the merges in between did.
+        """
+        state = cls.from_row(row)
+        replay = list(events)
+        if not replay:
+            return state, []
+        state.event_count = 0
+        state.channels, state.traits, state.trait_meta = {}, {}, {}
+        state.first_seen = state.last_seen = replay[0][1]
+        observed: list[list[TraitObservation]] = []
+        for channel, at, traits, source in replay:
+            state.record_event(channel, at)
+            observed.append(state.apply_traits(traits, at, source))
+        state.dirty = True
+        return state, observed
 
     def record_event(self, channel: str, at: datetime) -> None:
         self.event_count += 1

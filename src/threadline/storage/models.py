@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -249,21 +250,33 @@ class TraitChange(Base):
 
 
 class Merge(Base):
-    """A merge of two profiles, or one that merge protection blocked, with what caused it."""
+    """A merge of two profiles, or one that merge protection blocked, with what caused it; an undone
+    merge keeps its row (status `unmerged`) with who undid it, when and why (docs/identity.md)."""
 
     __tablename__ = "merges"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    status: Mapped[str] = mapped_column(String(10))  # merged | blocked
+    status: Mapped[str] = mapped_column(String(10))  # merged | blocked | unmerged
     survivor_id: Mapped[str] = mapped_column(String(32), index=True)
     merged_id: Mapped[str] = mapped_column(String(32), index=True)
-    trigger: Mapped[str] = mapped_column(String(20))  # message | alias
+    trigger: Mapped[str] = mapped_column(String(20))  # message | alias | resolver | steward
     identifier_kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
     identifier_value: Mapped[str | None] = mapped_column(String(320), nullable=True)
     source_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Explicit merges: the steward who decided, or the resolver's rule and match probability.
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rule: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    match_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # What an unmerge needs from merge time: row watermarks and what absorb gave the survivor
+    # (written by IdentityGraph.merge in identity/stitch.py, read by identity/unmerge.py).
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    unmerged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    unmerged_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    unmerge_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class QuarantinedMessage(Base):

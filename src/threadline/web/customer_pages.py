@@ -13,7 +13,8 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from threadline.accounts import UserInfo, Viewer, list_users, viewer_for
 from threadline.config import CHANNELS
-from threadline.errors import Invalid
+from threadline.errors import Conflict, Forbidden, Invalid, NotFound
+from threadline.identity import get_merge, unmerge
 from threadline.ingest import MESSAGE_TYPES, list_sources
 from threadline.privacy import Actor, record
 from threadline.profiles import (
@@ -249,6 +250,7 @@ def customer(
     record(db, actor, "view", "profile", profile_id, at=now, details={"via": "web"})
     history = trait_history(db, profile_id, viewer=viewer)
     status, error = 200, None
+    can_change = may_change(db, viewer, view["id"])
     try:
         timeline = _timeline(db, viewer, profile_id, channel, type, cursor)
     except Invalid:
@@ -269,7 +271,8 @@ def customer(
         first_query=_timeline_query(channel, type),
         error=error,
         can_transfer=viewer.can("transfer"),
-        can_change=may_change(db, viewer, view["id"]),
+        can_change=can_change,
+        can_unmerge=can_change and viewer.can("edit"),
         colleagues=[u for u in list_users(db) if u.is_active and not u.invited],
     )
 
@@ -299,6 +302,42 @@ def customer_sharing(
         raise Invalid("action: must be owner, share or unshare", details={"field": "action"})
     details = {"action": action, "user_id": target, "access": access if action == "share" else None}
     record(db, actor, "change", "profile", profile_id, at=request.app.state.clock(), details=details)
+    return RedirectResponse(f"/customers/{quote(profile_id)}", status_code=303)
+
+
+@router.post("/customers/{profile_id}/merges/{merge_id}/unmerge")
+def customer_unmerge(
+    request: Request, profile_id: str, merge_id: int, user: WebUser, csrf: str = Form("")
+) -> Response:
+    """The lineage's "Undo this merge" button, by the REST API's rules (the edit permission, both
+    customers in the user's write scope); then back to the page, which lists the undone merge."""
+    check_csrf(request, csrf)
+    db, viewer, actor = _scope(request, user)
+    if not viewer.can("edit"):  # the page shows no button then: only a forged form gets here
+        raise Forbidden("undoing a merge needs the edit permission")
+    try:
+        merge, live = get_merge(db, merge_id)
+    except NotFound:
+        return render(request, "not_found.html", 404, user=user)
+    for party in (live or merge.survivor_id, merge.merged_id):
+        if not may_change(db, viewer, party):
+            return _not_found(
+                request, user, actor, party, ProfileNotFound(party, details={"out_of_scope": True})
+            )
+    now = request.app.state.clock()
+    try:
+        done = unmerge(db, merge_id, actor_user_id=user.id, now=now, settings=request.app.state.settings)
+    except (Conflict, Invalid):  # undone already (another tab, a colleague): the page shows it
+        return RedirectResponse(f"/customers/{quote(profile_id)}", status_code=303)
+    details = {
+        "action": "unmerge",
+        "merge_id": merge_id,
+        "survivor_id": done.live_survivor_id,
+        "restored_id": done.restored_id,
+        "via": "web",
+    }
+    for party in (done.live_survivor_id, done.restored_id):
+        record(db, actor, "change", "profile", party, at=now, details=details)
     return RedirectResponse(f"/customers/{quote(profile_id)}", status_code=303)
 
 
