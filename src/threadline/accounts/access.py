@@ -37,6 +37,11 @@ class Viewer:
     scope: str
     actions: frozenset[str]
     team_ids: frozenset[int] = frozenset()
+    # Whose customers are "ours": the user and, for a team scope, everyone in the user's teams. Listed
+    # here (not a subquery) so the owner index answers; `has_shared` says whether any customer is
+    # shared with the user at all, so the scope is one indexable condition for most users.
+    owner_ids: frozenset[int] = frozenset()
+    has_shared: bool = True
 
     @classmethod
     def system(cls) -> Viewer:
@@ -48,15 +53,23 @@ class Viewer:
 
 def viewer_for(db: Database, user_id: int, role: str) -> Viewer:
     scope, actions = ROLE_POLICIES.get(role, (OWN, frozenset()))
+    if scope == ALL:
+        return Viewer(user_id, role, scope, actions)
     team_ids: frozenset[int] = frozenset()
-    if scope == TEAM:
-        with db.read() as session:
+    owners = {user_id}
+    with db.read() as session:
+        if scope == TEAM:
             own_team = session.scalar(select(User.team_id).where(User.id == user_id))
             managed = set(session.scalars(select(Team.id).where(Team.manager_id == user_id)))
             teams = session.execute(select(Team.id, Team.parent_id)).all()
-        roots = managed | ({own_team} if own_team is not None else set())
-        team_ids = frozenset(_with_sub_teams(roots, [(t, p) for t, p in teams]))
-    return Viewer(user_id, role, scope, actions, team_ids)
+            roots = managed | ({own_team} if own_team is not None else set())
+            team_ids = frozenset(_with_sub_teams(roots, [(t, p) for t, p in teams]))
+            if team_ids:
+                owners |= set(session.scalars(select(User.id).where(User.team_id.in_(team_ids))))
+        shared = session.scalar(
+            select(ProfileMember.profile_id).where(ProfileMember.user_id == user_id).limit(1)
+        )
+    return Viewer(user_id, role, scope, actions, team_ids, frozenset(owners), shared is not None)
 
 
 def _with_sub_teams(roots: set[int], edges: list[tuple[int, int | None]]) -> set[int]:
@@ -73,33 +86,39 @@ def _with_sub_teams(roots: set[int], edges: list[tuple[int, int | None]]) -> set
     return found
 
 
-def customer_filter(viewer: Viewer) -> ColumnElement[bool]:
-    """The customers `viewer` may read, as a condition on `profiles`."""
+def customer_filter(viewer: Viewer, profile: Any = Profile) -> ColumnElement[bool]:
+    """The customers `viewer` may read, as a condition on `profiles` (or an alias of it, `profile`)."""
     if viewer.scope == ALL:
         return true()
     if viewer.user_id is None:
         return false()
+    mine = _owned(viewer, profile)
+    if not viewer.has_shared:
+        return mine
     shared = select(ProfileMember.profile_id).where(ProfileMember.user_id == viewer.user_id)
-    mine: list[ColumnElement[bool]] = [Profile.owner_id == viewer.user_id, Profile.id.in_(shared)]
-    if viewer.scope == TEAM and viewer.team_ids:
-        colleagues = select(User.id).where(User.team_id.in_(viewer.team_ids))
-        mine.append(Profile.owner_id.in_(colleagues))
-    return or_(*mine)
+    return or_(mine, profile.id.in_(shared))
 
 
-def customer_write_filter(viewer: Viewer) -> ColumnElement[bool]:
+def _owned(viewer: Viewer, profile: Any) -> ColumnElement[bool]:
+    owners = viewer.owner_ids or frozenset({viewer.user_id or 0})
+    if len(owners) == 1:
+        return profile.owner_id == next(iter(owners))  # type: ignore[no-any-return]
+    return profile.owner_id.in_(sorted(owners))  # type: ignore[no-any-return]
+
+
+def customer_write_filter(viewer: Viewer, profile: Any = Profile) -> ColumnElement[bool]:
     """The customers `viewer` may change: in scope, and not merely shared with them read-only."""
     if viewer.scope == ALL:
         return true()
     if viewer.user_id is None:
         return false()
+    mine = _owned(viewer, profile)
+    if not viewer.has_shared:
+        return mine
     writable = select(ProfileMember.profile_id).where(
         ProfileMember.user_id == viewer.user_id, ProfileMember.access == "write"
     )
-    mine: list[ColumnElement[bool]] = [Profile.owner_id == viewer.user_id, Profile.id.in_(writable)]
-    if viewer.scope == TEAM and viewer.team_ids:
-        mine.append(Profile.owner_id.in_(select(User.id).where(User.team_id.in_(viewer.team_ids))))
-    return or_(*mine)
+    return or_(mine, profile.id.in_(writable))
 
 
 def describe(viewer: Viewer) -> dict[str, Any]:

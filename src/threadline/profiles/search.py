@@ -31,7 +31,7 @@ from threadline.storage.models import Identity, Profile
 
 # A trigram index needs three characters of the text to find anything.
 TRIGRAM = 3
-# SQLite: above this many matches, walk the list's index instead of fetching every match (see below).
+# Above this many matches, walk the list's index instead of fetching every match (see below).
 BROAD = 2_000
 _profile_names = table(PROFILE_NAME_FTS, column("rowid"))
 _phones = table(PHONE_FTS, column("rowid"))
@@ -41,14 +41,21 @@ def search_condition(session: Session, q: str, region: str) -> ColumnElement[boo
     """Profiles matching `q`, as a condition on `profiles`."""
     if session.bind is not None and session.bind.dialect.name == "sqlite":
         return _sqlite_condition(session, q, region)
-    # Each way of matching is its own SELECT in a UNION so each can use its own index; one OR across
-    # them makes the planner read every customer instead.
-    branches = [_identifier_prefix(c) for c in _spellings(q, region)]
+    name = _name_contains(q.lower(), sqlite=False)
+    id_branches = [_identifier_prefix(c) for c in _spellings(q, region)]
     digits = _phone_digits_of(q)
     if digits:
-        branches.append(_phone_digits(digits))
-    branches.append(_name_contains(q.lower(), sqlite=False))
-    return Profile.id.in_(union(*branches))
+        id_branches.append(_phone_digits(digits))
+    if len(q) < TRIGRAM or _more_than(session, name, *id_branches, limit=BROAD):
+        # Many matches: the list walks its newest-first index and stops after one page (or the
+        # count's cap) instead of joining every match and sorting them. Each row it reads is tested
+        # by its name directly, and by identifiers through a sub-select that, under OR, PostgreSQL
+        # keeps as a hashed filter.
+        by_name = Profile.search_name.like("%" + _like(q.lower()) + "%")
+        return or_(by_name, Profile.id.in_(union(*id_branches))) if id_branches else by_name
+    # Few matches: each way of matching is its own SELECT in a UNION, each on its own index, and the
+    # list starts from the matches.
+    return Profile.id.in_(union(name, *id_branches))
 
 
 def _sqlite_condition(session: Session, q: str, region: str) -> ColumnElement[bool]:
