@@ -18,17 +18,29 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from threadline import __version__
 from threadline.accounts import SESSION_IDLE_LIMIT
-from threadline.api import admin, audit, cdn_settings, errors, ingestion, profiles, tokens
+from threadline.api import (
+    admin,
+    audit,
+    cdn_settings,
+    errors,
+    ingestion,
+    jobs,
+    profiles,
+    resolution,
+    tokens,
+)
 from threadline.api.responses import JSONResponse
 from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
 from threadline.ingest import IngestWriter, WriteKeys
+from threadline.jobs import WorkerThread
 from threadline.storage import Database
 from threadline.web import (
     account_pages,
     audit_pages,
     auth_pages,
     customer_pages,
+    duplicate_pages,
     preference_pages,
     source_pages,
     team_pages,
@@ -44,8 +56,11 @@ ROUTERS = (
     admin.router,
     tokens.router,
     audit.router,
+    resolution.router,
+    jobs.router,
     auth_pages.router,
     customer_pages.router,
+    duplicate_pages.router,
     source_pages.router,
     account_pages.router,
     team_pages.router,
@@ -55,15 +70,26 @@ ROUTERS = (
 
 
 def create_app(
-    settings: Settings | None = None, *, db: Database | None = None, clock: Clock = utcnow
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock = utcnow,
+    worker: bool = False,
 ) -> FastAPI:
+    """The app; with `worker`, the background worker runs in a thread for the app's lifetime
+    (`threadline serve` without --no-worker)."""
     settings = settings or get_settings()
     database = db or Database(settings.database_url)
     writer = IngestWriter(database, settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if worker:
+            app.state.worker = WorkerThread(database, settings, clock=clock)
+            app.state.worker.start()
         yield
+        if app.state.worker is not None:
+            await run_in_threadpool(app.state.worker.stop)  # its job finishes or goes back in the queue
         await run_in_threadpool(writer.close)  # let the last group commit before the process exits
 
     app = FastAPI(
@@ -77,6 +103,7 @@ def create_app(
     app.state.db = database
     app.state.ingest_writer = writer
     app.state.clock = clock
+    app.state.worker = None
     app.state.write_keys = WriteKeys(app.state.db)
     # Browsers post events from the customer's own site; the write key, not a cookie, authorises them.
     app.add_middleware(

@@ -87,6 +87,54 @@ class Settings(BaseSettings):
     invite_valid_days: int = Field(
         7, ge=1, description="How many days an invitation link (/invite/...) stays valid."
     )
+    # The background worker (threadline.jobs, docs/worker.md).
+    worker_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often an idle background worker looks for due jobs, in seconds.",
+    )
+    job_lease_seconds: int = Field(
+        300,
+        ge=10,
+        description="How long a worker holds a job it claimed before another worker may take it over, in "
+        "seconds. A running worker renews the lease every third of it; a stopped one lets it run out.",
+    )
+    job_retry_seconds: int = Field(
+        30,
+        ge=1,
+        description="Wait before retrying a failed job, in seconds; it doubles with every further failure "
+        "(30 s, 1 min, 2 min, ...), up to a day.",
+    )
+    job_max_attempts: int = Field(
+        5,
+        ge=1,
+        description="How many times a job is tried before it is marked failed, with its last error kept.",
+    )
+    worker_shutdown_seconds: int = Field(
+        30,
+        ge=0,
+        description="On SIGTERM or SIGINT, how long a worker lets its current job finish, in seconds, "
+        "before it stops the job and puts it back in the queue for another worker.",
+    )
+    resolve_every_hours: int = Field(
+        24,
+        ge=0,
+        description="Run batch identity resolution (`threadline resolve`) in the background every this "
+        "many hours; 0 turns the schedule off.",
+    )
+    resolve_at_hour: int = Field(
+        3,
+        ge=0,
+        le=23,
+        description="Hour of the day (UTC) the identity-resolution schedule counts from: with the default "
+        "interval of 24 hours, resolution runs daily at this hour.",
+    )
+    jobs_keep_days: int = Field(
+        30,
+        ge=0,
+        description="Days a finished (done or failed) job is kept for inspection before a daily job "
+        "deletes it; 0 keeps them all.",
+    )
 
     @field_validator("identifier_kinds", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from threadline import __version__
-from threadline.cli import accounts, demo, imports, profiles, serve, settings, sources
+from threadline.cli import accounts, demo, imports, jobs, profiles, resolve, serve, settings, sources, worker
 from threadline.cli.common import console, one_line_errors, open_db
 
 app = typer.Typer(
@@ -38,8 +38,11 @@ app.add_typer(accounts.teams, name="teams")
 app.add_typer(sources.sources, name="sources")
 app.add_typer(sources.quarantine, name="quarantine")
 app.add_typer(profiles.profiles, name="profiles")
+app.add_typer(jobs.jobs, name="jobs")
 app.command("config")(settings.show_config)
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.command("demo")(demo.demo)
 app.command("import")(imports.import_file)
+app.command("resolve")(resolve.resolve)
 app.command("bootstrap", hidden=True)(serve.bootstrap)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from threadline.accounts import count_users, create_user
 from threadline.app import create_app
 from threadline.cli.common import console, database, one_line_errors, open_db
+from threadline.cli.worker import log_to_stderr
 from threadline.clock import utcnow
 from threadline.config import get_settings
 from threadline.demo import generate_demo
@@ -22,13 +23,19 @@ from threadline.storage.models import Profile
 def serve(
     host: str = typer.Option("127.0.0.1", envvar="HOST", help="Interface to listen on."),
     port: int = typer.Option(8000, envvar="PORT", help="HTTP port."),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Run no background worker in this process (run `threadline worker`)."
+    ),
 ) -> None:
-    """Serve the web workspace, the ingestion API and the REST API."""
+    """Serve the web workspace, the ingestion API and the REST API, with the background worker in a
+    thread unless --no-worker."""
     settings = get_settings()
     db = open_db()
+    log_to_stderr()
     console.print(f"Threadline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    app = create_app(settings, db=db, worker=not no_worker)
     # Access logs would write query strings such as ?email=... to disk: no PII in logs.
-    uvicorn.run(create_app(settings, db=db), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 
 @one_line_errors

@@ -318,3 +318,94 @@ class SignInFailure(Base):
     failures: Mapped[int] = mapped_column(Integer)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # old rows are pruned by it
+
+
+class ResolutionRun(Base):
+    """One batch run of identity resolution (`threadline resolve`): what it read, scored and decided."""
+
+    __tablename__ = "resolution_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(10))  # running | done | failed
+    stage: Mapped[str] = mapped_column(String(10))  # read | score | decide | done
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    started_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the CLI or the worker
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    profiles: Mapped[int] = mapped_column(Integer, default=0)
+    pairs: Mapped[int] = mapped_column(Integer, default=0)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class MatchCandidate(Base):
+    """A pair of profiles the resolver thinks may be one person, and what became of it.
+
+    One row per pair, ever (left_id < right_id): a rejected pair stays rejected, so it is never
+    suggested again; a later run only refreshes the score of a pair still pending.
+    """
+
+    __tablename__ = "match_candidates"
+    __table_args__ = (
+        UniqueConstraint("left_id", "right_id", name="uq_match_candidates_pair"),
+        Index("ix_match_candidates_status_probability", "status", "match_probability"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    left_id: Mapped[str] = mapped_column(String(32))
+    right_id: Mapped[str] = mapped_column(String(32))
+    # pending | merged (auto or approved) | rejected | obsolete (merged another way, or a profile is gone)
+    status: Mapped[str] = mapped_column(String(10))
+    match_probability: Mapped[float] = mapped_column(Float)
+    match_weight: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType)  # {"prior": w, "comparisons": [...]}
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    scored_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    decided_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the resolver's rule
+    merge_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class WorkspaceSetting(Base):
+    """A workspace-wide setting changed from the pages (e.g. the resolver's thresholds), with who and when.
+
+    Environment settings (threadline.config) configure the installation; these are the team's choices.
+    """
+
+    __tablename__ = "workspace_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Job(Base):
+    """A unit of background work (threadline.jobs): queued, claimed by one worker under a lease, done or
+    failed. A worker that dies leaves its job `running` with a lease that runs out; another worker then
+    claims it again (docs/worker.md)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_jobs_dedupe_key"),
+        Index("ix_jobs_status_run_at", "status", "run_at"),
+        Index("ix_jobs_finished_at", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(10))  # queued | running | done | failed
+    run_at: Mapped[datetime] = mapped_column(DateTime)  # not before; a retry moves it by the backoff
+    attempts: Mapped[int] = mapped_column(Integer)  # claims so far, the one running included
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    locked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the worker holding it
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # its lease
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # One job per scheduled occurrence ("resolve:2026-11-23T03:00"), however many workers enqueue it.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

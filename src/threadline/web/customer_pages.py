@@ -245,8 +245,9 @@ def customer(
     except ProfileNotFound as problem:
         return _not_found(request, user, actor, profile_id, problem)
     if view["id"] != profile_id:
+        # Temporary: a merge can be undone, and a browser keeps a permanent redirect for good.
         query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"/customers/{quote(view['id'])}{query}", status_code=308)
+        return RedirectResponse(f"/customers/{quote(view['id'])}{query}", status_code=307)
     record(db, actor, "view", "profile", profile_id, at=now, details={"via": "web"})
     history = trait_history(db, profile_id, viewer=viewer)
     status, error = 200, None

@@ -53,6 +53,20 @@ CHANNEL_NAMES = {
     "other": N_("other"),
 }
 ROLE_NAMES = {"admin": N_("admin"), "manager": N_("manager"), "agent": N_("agent"), "analyst": N_("analyst")}
+# The review queue: what became of a pair, and what the resolver compared (threadline.resolution).
+MATCH_STATUS_NAMES = {
+    "pending": N_("waiting for review"),
+    "merged": N_("merged"),
+    "rejected": N_("rejected"),
+    "obsolete": N_("no longer two customers"),
+}
+COMPARISON_NAMES = {
+    "name": N_("Name"),
+    "birth_date": N_("Date of birth"),
+    "email": N_("Email"),
+    "phone": N_("Phone"),
+    "address": N_("Address"),
+}
 
 
 @cache

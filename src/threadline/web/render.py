@@ -23,8 +23,10 @@ from markupsafe import Markup
 from threadline.accounts import UserInfo
 from threadline.web.i18n import (
     CHANNEL_NAMES,
+    COMPARISON_NAMES,
     ENGLISH,
     LANGUAGES,
+    MATCH_STATUS_NAMES,
     ROLE_NAMES,
     Localization,
     load_catalogs,
@@ -114,6 +116,16 @@ def role_name(context: Context, role: str) -> str:
     return _l10n(context).gettext(ROLE_NAMES.get(role, role))
 
 
+@pass_context
+def match_status(context: Context, status: str) -> str:
+    return _l10n(context).gettext(MATCH_STATUS_NAMES.get(status, status))
+
+
+@pass_context
+def comparison_name(context: Context, comparison: str) -> str:
+    return _l10n(context).gettext(COMPARISON_NAMES.get(comparison, comparison))
+
+
 templates.env.globals |= {"_": gettext, "gettext": gettext, "ngettext": ngettext, "languages": LANGUAGES}
 templates.env.filters |= {
     "show": show_value,
@@ -123,6 +135,8 @@ templates.env.filters |= {
     "currency": format_currency,
     "channel_name": channel_name,
     "role_name": role_name,
+    "match_status": match_status,
+    "comparison_name": comparison_name,
 }
 
 

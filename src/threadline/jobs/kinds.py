@@ -1,0 +1,62 @@
+"""Job kinds: what a job of each kind runs.
+
+A handler is `handler(db, settings, payload, clock)`; it may answer counts (never personal data) that
+the worker logs with the outcome. A job can run more than once (its worker stopped half-way, it failed
+and is retried), so a handler must be safe to run again.
+
+The built-in handlers import the package that does the work only when a job of their kind runs: a
+worker starts without loading, say, the resolver's DuckDB and Splink, and a package that queues jobs
+of its own can import threadline.jobs without an import cycle. A capability with background work adds
+its kind to `_KINDS` (or calls `register` when it is imported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from threadline.clock import Clock
+from threadline.config import Settings
+from threadline.errors import Invalid
+from threadline.jobs.queue import prune_finished
+from threadline.storage import Database
+
+Handler = Callable[[Database, Settings, dict[str, Any], Clock], Mapping[str, int] | None]
+
+
+def resolve(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
+    """Batch identity resolution with the workspace's thresholds (`threadline resolve`)."""
+    from threadline.resolution import run_resolution
+
+    run = run_resolution(db, now=clock)
+    return {"run": run.id, "profiles": run.profiles, "merged": run.merged, "queued": run.queued}
+
+
+def prune_jobs(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
+    """Delete jobs that finished more than THREADLINE_JOBS_KEEP_DAYS ago."""
+    days = int(payload.get("keep_days", settings.jobs_keep_days))
+    if days <= 0:
+        return {"deleted": 0}
+    return {"deleted": prune_finished(db, before=clock() - timedelta(days=days))}
+
+
+_KINDS: dict[str, Handler] = {
+    "resolve": resolve,
+    "prune-jobs": prune_jobs,
+}
+
+
+def register(kind: str, handler: Handler) -> None:
+    _KINDS[kind] = handler
+
+
+def handlers() -> dict[str, Handler]:
+    """Every kind this process can run, with its handler."""
+    return dict(_KINDS)
+
+
+def check_kind(kind: str) -> str:
+    if kind not in _KINDS:
+        raise Invalid(f"kind: must be one of {', '.join(sorted(_KINDS))}", details={"field": "kind"})
+    return kind
