@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "threadline"
-DOMAINS = {"identity", "profiles", "ingest", "accounts", "demo", "storage"}
+DOMAINS = {"identity", "profiles", "ingest", "accounts", "demo", "storage", "privacy", "resolution", "jobs"}
 INTERFACES = {"api", "web", "cli"}
 FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "typer", "rich", "jinja2")
 SHARED = {"threadline.storage.models", "threadline.storage.engine", "threadline.storage.migrate"}
