@@ -1,16 +1,21 @@
-"""`threadline profiles ...`: a data steward's explicit merges and unmerges from the command line."""
+"""`threadline profiles ...`: a data steward's explicit merges and unmerges, and re-picking what profiles
+show after the golden record's rules change, from the command line."""
 
 from __future__ import annotations
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from threadline.cli.common import database, one_line_errors
+from threadline.cli.common import database, err_console, one_line_errors
 from threadline.clock import utcnow
 from threadline.config import get_settings
 from threadline.identity import merge_profiles, unmerge
 from threadline.privacy import Actor, record
+from threadline.profiles import GOLDEN_RULES_KEY, recompute_golden
 
-profiles = typer.Typer(help="Customer profiles: merge two, or undo a merge.", no_args_is_help=True)
+profiles = typer.Typer(
+    help="Customer profiles: merge two, undo a merge, re-pick shown traits.", no_args_is_help=True
+)
 CLI = Actor(None, user_agent="threadline cli")
 
 
@@ -66,3 +71,33 @@ def profiles_unmerge(
         f"unmerged {done.restored_id} from {done.live_survivor_id}: {done.events} events, "
         f"{done.identities} identities, {done.trait_history} trait changes went back"
     )
+
+
+@profiles.command("recompute-traits")
+@one_line_errors
+def profiles_recompute_traits(
+    batch_size: int = typer.Option(500, min=1, max=5000, help="Profiles per transaction."),
+) -> None:
+    """Choose again what every customer shows for each trait, under the golden record's rules as they
+    are now (rules apply to new messages on their own; run this after changing them)."""
+    with (
+        database() as db,
+        Progress(
+            TextColumn("[bold]re-picking traits"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,  # no bar drawn into logs and pipes
+        ) as progress,
+    ):
+        task = progress.add_task("profiles", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = recompute_golden(db, batch_size=batch_size, progress=report)
+        details = {"action": "recompute_traits", "profiles": result.profiles, "changed": result.changed}
+        record(db, CLI, "change", "workspace_settings", GOLDEN_RULES_KEY, at=utcnow(), details=details)
+    print(f"{result.profiles:,} profiles looked at, {result.changed:,} changed")

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from threadline.identity.identifiers import Identifier
-from threadline.profiles import ProfileState
+from threadline.profiles import GoldenRules, ProfileState, golden_rules_in
 from threadline.storage import insert_rows
 from threadline.storage.models import Event, Identity, Merge, Profile, TraitChange
 
@@ -108,11 +108,14 @@ class IdentityGraph:
         limits: dict[str, int],
         ranks: dict[str, int],
         now: datetime,
+        rules: GoldenRules | None = None,
     ) -> None:
         self.connection = connection
         self.limits = limits
         self.ranks = ranks
         self.now = now
+        # The survivorship rules a merge picks each trait's shown value by (profiles/golden.py).
+        self.rules = golden_rules_in(connection) if rules is None else rules
         self.postgres = connection.dialect.name == "postgresql"
         self.owner: dict[Identifier, str] = {}
         self.profiles: dict[str, ProfileState] = {}
@@ -304,7 +307,7 @@ class IdentityGraph:
             "owner_taken": survivor.owner_id is None and merged.owner_id is not None,
             "tags_added": [tag for tag in merged.tags if tag not in survivor.tags],
         }
-        survivor.absorb(merged, self.now)
+        survivor.absorb(merged, self.now, self.rules)
         for kind, count in self.kind_counts.pop(merged.id, {}).items():
             self.kind_counts[survivor.id][kind] += count
         self.redirect[merged.id] = survivor.id

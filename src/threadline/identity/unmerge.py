@@ -34,7 +34,7 @@ from threadline.identity.identifiers import Identifier, priority
 from threadline.identity.merging import MAX_REASON, live_profile_id, with_retries
 from threadline.identity.recorded import recorded_identifiers, recorded_profile_traits
 from threadline.identity.stitch import lock_key, take_locks
-from threadline.profiles import ProfileState
+from threadline.profiles import ProfileState, golden_rules_in
 from threadline.storage import Database, insert_rows
 from threadline.storage.models import Event, Identity, Merge, Profile, Source, TraitChange
 
@@ -311,6 +311,7 @@ class _Split:
             for row in conn.execute(select(table).where(table.c.id.in_([sides.live, sides.restored])))
         }
         stale = self._routed_history(sides, family)
+        rules = golden_rules_in(conn)  # the survivorship rules ingestion applies now
         states: dict[str, ProfileState] = {}
         kept_back: list[int] = []
         dropped: list[int] = []
@@ -340,7 +341,7 @@ class _Split:
                 )
                 for event in events
             ]
-            states[profile_id], observed = ProfileState.rebuilt(rows[profile_id], replay)
+            states[profile_id], observed = ProfileState.rebuilt(rows[profile_id], replay, rules)
             for event, changes in zip(events, observed, strict=True):
                 if event.id not in sides.rewritten:
                     continue

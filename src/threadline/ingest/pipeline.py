@@ -24,6 +24,7 @@ from threadline.ingest.live import live_feed
 from threadline.ingest.messages import InvalidMessage, Message, ParseOptions, parse_message
 from threadline.ingest.quarantine import quarantine
 from threadline.ingest.sources import SourceInfo
+from threadline.profiles import golden_rules_in
 from threadline.storage import Database, insert_rows
 from threadline.storage.models import Event, TraitChange
 
@@ -195,7 +196,8 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
 
     kinds = list(settings.identifier_kinds)
     now = max(s.received_at for s in submissions)
-    graph = IdentityGraph(conn, limits=settings.identity_limits, ranks=priority(kinds), now=now)
+    rules = golden_rules_in(conn)  # one primary-key read per transaction; a change applies from the next
+    graph = IdentityGraph(conn, limits=settings.identity_limits, ranks=priority(kinds), now=now, rules=rules)
     wanted = {i for _, c in fresh for i in (*c.message.identifiers, *c.message.alias_candidates)}
     message_locks = [lock_key(f"message:{submissions[n].source.id}", c.message.message_id) for n, c in fresh]
     graph.preload(wanted, extra_locks=message_locks)
@@ -221,7 +223,7 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
         else:
             profile = graph.stitch(message.identifiers, cause)
         profile.record_event(source.channel, message.timestamp)
-        for change in profile.apply_traits(message.profile_traits, message.timestamp, source.name):
+        for change in profile.apply_traits(message.profile_traits, message.timestamp, source.name, rules):
             history.append(
                 {
                     "profile_id": profile.id,

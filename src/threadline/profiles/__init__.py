@@ -1,6 +1,19 @@
 """The unified profile: its state while written, and the reads behind the REST API."""
 
-# state first: threadline.identity imports ProfileState while this package is still initialising.
+# state and golden first: threadline.identity imports them while this package is still initialising.
+from threadline.profiles.golden import (
+    DEFAULT_RULES,
+    GOLDEN_RULES_KEY,
+    RULES,
+    GoldenRules,
+    GoldenSetting,
+    Recomputed,
+    check_rules,
+    get_golden_rules,
+    golden_rules_in,
+    recompute_golden,
+    set_golden_rules,
+)
 from threadline.profiles.state import ProfileState, TraitObservation, display_name
 
 # isort: split
@@ -30,23 +43,34 @@ from threadline.profiles.reads import (
 
 __all__ = [
     "COUNT_CAP",
+    "DEFAULT_RULES",
+    "GOLDEN_RULES_KEY",
+    "RULES",
     "SEARCH_COUNT_CAP",
     "CustomerQuery",
+    "GoldenRules",
+    "GoldenSetting",
     "ProfileNotFound",
     "ProfileState",
+    "Recomputed",
     "TraitObservation",
     "assign_owner",
     "change_tags",
+    "check_rules",
     "count_cap",
     "display_name",
     "export_customers",
+    "get_golden_rules",
+    "golden_rules_in",
     "list_customers",
     "list_views",
     "lookup_profile",
     "may_change",
     "profile_view",
+    "recompute_golden",
     "resolve_profile_id",
     "save_view",
+    "set_golden_rules",
     "share_customer",
     "timeline_page",
     "trait_history",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from threadline.accounts import Viewer, customer_filter
 from threadline.errors import Invalid, NotFound
 from threadline.identity import InvalidIdentifier, normalise
+from threadline.profiles.golden import RECENT, count_of
 from threadline.storage import Database
 from threadline.storage.models import (
     Event,
@@ -25,6 +27,7 @@ from threadline.storage.models import (
 )
 
 MAX_PAGE = 200
+HISTORY_LIMIT = 500  # trait history rows a read returns
 _MERGE_HOPS = 20
 
 
@@ -101,6 +104,13 @@ def profile_view(db: Database, profile_id: str, *, viewer: Viewer) -> dict[str, 
             .limit(20)
         ).all()
         people = _people(session, [m for m, _ in (*merges, *unmerged)])
+        history = session.execute(
+            select(TraitChange.key, TraitChange.value, Source.name, TraitChange.observed_at)
+            .join(Source, Source.id == TraitChange.source_id)
+            .where(TraitChange.profile_id == live)
+            .order_by(TraitChange.observed_at.desc(), TraitChange.id.desc())
+            .limit(HISTORY_LIMIT)
+        ).all()
     by_channel: dict[str, list[dict[str, Any]]] = {}
     identity_list = []
     for kind, value, first_seen, source_name, channel in identities:
@@ -116,7 +126,8 @@ def profile_view(db: Database, profile_id: str, *, viewer: Viewer) -> dict[str, 
         "tags": list(profile.tags or []),
         "members": [{"user_id": u, "email": e, "name": n, "access": a} for u, e, n, a in members],
         "traits": profile.traits,
-        "trait_sources": {k: {"at": v[0] + "Z", "source": v[1]} for k, v in meta.items()},
+        "trait_sources": {k: _trait_source(v, profile.traits.get(k)) for k, v in meta.items()},
+        "trait_alternatives": _alternatives(profile.traits, meta, history),
         "identities": identity_list,
         "identities_by_channel": by_channel,
         "channels": sorted(profile.channels or {}),
@@ -134,6 +145,35 @@ def profile_view(db: Database, profile_id: str, *, viewer: Viewer) -> dict[str, 
         "blocked_merges": [_merge_view(m, name, people) for m, name in blocked],
         "unmerged": [_merge_view(m, name, people) for m, name in unmerged],
     }
+
+
+def _trait_source(meta: list[Any], shown: Any) -> dict[str, Any]:
+    """Why a trait shows its value: the observation behind it, the survivorship rule that chose it, and
+    how many messages carried the value (None for a key from before counts were kept)."""
+    return {
+        "at": meta[0] + "Z",
+        "source": meta[1],
+        "rule": meta[2] if len(meta) > 2 else RECENT,
+        "count": count_of(meta, shown, shown),
+    }
+
+
+def _alternatives(
+    traits: dict[str, Any], meta: dict[str, Any], history: Sequence[Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """The values a trait does not show, from its trait history (newest first): each value once, with
+    the source and time it was last seen, and how many messages carried it as far as the profile counts
+    them (None when it does not)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for key, value, source, observed_at in history:
+        if key in traits and value == traits[key]:
+            continue
+        others = found.setdefault(key, [])
+        if any(other["value"] == value for other in others):
+            continue
+        count = count_of(meta.get(key), traits.get(key), value)
+        others.append({"value": value, "source": source, "at": _iso(observed_at), "count": count})
+    return found
 
 
 def _people(session: Session, merges: list[Merge]) -> dict[int, dict[str, Any]]:
@@ -190,7 +230,7 @@ def trait_history(
                 "at": _iso(t.observed_at),
                 "message_id": t.message_id,
             }
-            for t, name in session.execute(query.limit(500))
+            for t, name in session.execute(query.limit(HISTORY_LIMIT))
         ]
 
 

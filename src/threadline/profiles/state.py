@@ -1,8 +1,10 @@
-"""The unified profile as it is being written: traits by event time, channels, counts.
+"""The unified profile as it is being written: traits by the workspace's survivorship rules, channels,
+counts.
 
 Ingestion loads the profiles a batch touches into ProfileState objects, changes them in memory and
 writes each one back once (see threadline.ingest.pipeline), so a batch of 100 events about one
-customer costs one profile update, not a hundred.
+customer costs one profile update, not a hundred. Which observed value of a trait is shown is decided
+here, for ingestion, merges, an unmerge's replay and a recompute alike, by threadline.profiles.golden.
 """
 
 from __future__ import annotations
@@ -11,6 +13,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from threadline.profiles.golden import (
+    MAX_KEY,
+    RECENT,
+    GoldenRules,
+    combine,
+    copied,
+    counted,
+    meta_for,
+    observe,
+    seed_from_history,
+    seen_of,
+    settle,
+)
 
 NAME_KEYS = ("name", "full_name", "fullName")
 FIRST_NAME_KEYS = ("first_name", "firstName")
@@ -75,7 +91,7 @@ class ProfileState:
 
     @classmethod
     def rebuilt(
-        cls, row: Mapping[str, Any], events: Iterable[RecordedEvent]
+        cls, row: Mapping[str, Any], events: Iterable[RecordedEvent], rules: GoldenRules
     ) -> tuple[ProfileState, list[list[TraitObservation]]]:
         """The profile as ingestion builds it from `events`, replayed in arrival order: counts, channels,
         first and last seen, traits and the source and time behind each; with the trait history each
@@ -84,7 +100,8 @@ class ProfileState:
         it has none).
 
         An unmerge rebuilds both profiles this way (identity/unmerge.py), so what each one shows follows
-        from the rows it keeps by the same rules as ingestion, whatever the merges in between did.
+        from the rows it keeps by the same rules as ingestion (`rules`, the workspace's survivorship
+        rules), whatever the merges in between did.
         """
         state = cls.from_row(row)
         replay = list(events)
@@ -96,7 +113,7 @@ class ProfileState:
         observed: list[list[TraitObservation]] = []
         for channel, at, traits, source in replay:
             state.record_event(channel, at)
-            observed.append(state.apply_traits(traits, at, source))
+            observed.append(state.apply_traits(traits, at, source, rules))
         state.dirty = True
         return state, observed
 
@@ -114,41 +131,90 @@ class ProfileState:
             seen["last_seen"] = max(seen["last_seen"], stamp)
         self.dirty = True
 
-    def apply_traits(self, traits: dict[str, Any], at: datetime, source: str) -> list[TraitObservation]:
-        """Take each trait whose event time is not older than the shown value's; return what changed.
+    def apply_traits(
+        self, traits: dict[str, Any], at: datetime, source: str, rules: GoldenRules
+    ) -> list[TraitObservation]:
+        """Count each trait's value and show the one its rule picks (threadline.profiles.golden); return
+        the values that differed from the shown one, which become trait history.
 
         A value equal to the shown one is not history (an app re-sending the same traits on every
-        launch would drown the real changes); an older, different value is history but does not win.
+        launch would drown the real changes), though it counts; a different value is history whether
+        it wins or not.
         """
         observed: list[TraitObservation] = []
         stamp = _iso(at)
+        rule_for = rules.rules.get  # GoldenRules.rule_for, without a call per trait
         for key, value in traits.items():
-            current_meta = self.trait_meta.get(key)
-            if current_meta is None:
+            meta = self.trait_meta.get(key)
+            rule = rule_for(key, RECENT)
+            if meta is None:
                 self.traits[key] = value
-                self.trait_meta[key] = [stamp, source]
+                self.trait_meta[key] = [stamp, source, rule, 1]  # seen once: golden.meta_for
                 observed.append(TraitObservation(key, value, at))
                 continue
-            if self.traits.get(key) == value:
-                if stamp > current_meta[0]:
-                    self.trait_meta[key] = [stamp, source]
-                continue
-            observed.append(TraitObservation(key, value, at))
-            if stamp >= current_meta[0]:
-                self.traits[key] = value
-                self.trait_meta[key] = [stamp, source]
-        if observed:
+            shown = self.traits.get(key)
+            if shown != value:
+                observed.append(TraitObservation(key, value, at))
+            elif len(meta) > 3 and meta[1] == source and meta[2] == rule:
+                # The shown value again from the source it is shown from (an app re-sending its traits):
+                # it counts once more and stays shown under every rule. Its entry, if `seen` is a list,
+                # is the one that last took a time, so the last.
+                if isinstance(meta[3], int):
+                    meta[3] += 1
+                    if stamp >= meta[0]:
+                        meta[0] = stamp
+                    continue
+                mine = meta[3][-1]
+                if mine[1] == source and mine[0] == value:
+                    mine[2] += 1
+                    if stamp >= mine[3]:
+                        mine[3] = meta[0] = stamp
+                    continue
+            seen = seen_of(meta, shown)
+            observe(seen, value, source, stamp)
+            winner = settle(seen, rule, rules)
+            self.traits[key] = winner[0]
+            self.trait_meta[key] = meta_for(winner, rule, seen, counts=counted(meta))
+        if traits:
             self.dirty = True
         return observed
 
-    def absorb(self, other: ProfileState, at: datetime) -> None:
-        """Fold a merged profile into this one: latest trait by event time wins, counts add up."""
+    def repick(self, rules: GoldenRules, history: Mapping[str, list[tuple[Any, str, str]]]) -> bool:
+        """Show each trait's value as `rules` pick it now (golden.recompute_golden). A key written before
+        counts were kept is seeded from `history` (trait history by key: value, source, ISO time, in
+        arrival order). Returns whether anything changed."""
+        changed = False
+        for key, meta in list(self.trait_meta.items()):
+            shown = self.traits.get(key)
+            if counted(meta):
+                seen = seen_of(meta, shown)
+            else:
+                seen = seed_from_history(history.get(key[:MAX_KEY], []), shown, meta)
+            rule = rules.rule_for(key)
+            winner = settle(seen, rule, rules)
+            fresh = meta_for(winner, rule, seen, counts=True)
+            if fresh != meta or key not in self.traits or winner[0] != shown:
+                self.traits[key] = winner[0]
+                self.trait_meta[key] = fresh
+                changed = True
+        self.dirty = self.dirty or changed
+        return changed
+
+    def absorb(self, other: ProfileState, at: datetime, rules: GoldenRules) -> None:
+        """Fold a merged profile into this one: what each has seen of a trait adds up and its rule picks
+        again (on equal terms the survivor's value stays); counts add up."""
         for key, value in other.traits.items():
-            theirs = other.trait_meta.get(key, ["", ""])
+            theirs = other.trait_meta.get(key) or ["", ""]
             mine = self.trait_meta.get(key)
-            if mine is None or theirs[0] > mine[0]:
+            if mine is None:
                 self.traits[key] = value
-                self.trait_meta[key] = theirs
+                self.trait_meta[key] = copied(theirs)
+                continue
+            rule = rules.rule_for(key)
+            seen = combine(seen_of(mine, self.traits.get(key)), seen_of(theirs, value))
+            winner = settle(seen, rule, rules)
+            self.traits[key] = winner[0]
+            self.trait_meta[key] = meta_for(winner, rule, seen, counts=counted(mine) and counted(theirs))
         for channel, seen in other.channels.items():
             mine_seen = self.channels.get(channel)
             if mine_seen is None:

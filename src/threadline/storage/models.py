@@ -137,7 +137,8 @@ class Profile(Base):
     # Lower-cased name for case-insensitive search that works the same on both databases.
     search_name: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    # key -> [event time ISO, source name]: why the shown value of each trait won.
+    # key -> [event time ISO, source name, rule, seen]: why the shown value of each trait won, and the
+    # observed values with their counts (seen; profiles/golden.py meta_for). Older rows have two fields.
     trait_meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # channel -> {"first_seen", "last_seen", "events"}
     channels: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
@@ -192,10 +193,17 @@ class Identity(Base):
     # Value first: lookups ask for many values at once, and a leading column that is that selective
     # gets an index scan even before the planner has statistics (a fresh or bulk-loaded database).
     # The search index adds profile_id so that "identifiers starting with ..." finds its customers from
-    # the index alone (threadline.profiles.search); a prefix can match thousands of emails.
+    # the index alone (threadline.profiles.search); a prefix can match thousands of emails. On
+    # PostgreSQL its pattern ops make a prefix LIKE an index range whatever the database's collation.
     __table_args__ = (
         UniqueConstraint("value", "kind", name="uq_identities_value_kind"),
-        Index("ix_identities_value_profile", "value", "kind", "profile_id"),
+        Index(
+            "ix_identities_value_profile",
+            "value",
+            "kind",
+            "profile_id",
+            postgresql_ops={"value": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)

@@ -31,11 +31,11 @@ from threadline.profiles import (
     save_view,
     share_customer,
     timeline_page,
-    trait_history,
     view_query,
 )
 from threadline.storage import Database
 from threadline.web.auditing import actor_of
+from threadline.web.golden_pages import RULE_NAMES
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser, check_csrf
@@ -206,21 +206,6 @@ def _timeline_query(channel: str, type: str, cursor: str | None = None) -> str:
     return urlencode({k: v for k, v in (("channel", channel), ("type", type), ("cursor", cursor)) if v})
 
 
-def _earlier_values(view: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Each trait's values before the shown one, newest first. The history also holds the observation
-    that set the shown value (state.ProfileState.apply_traits records every change): it is left out once,
-    so a value that came back (A, B, A) still shows its first time."""
-    earlier: dict[str, list[dict[str, Any]]] = {}
-    shown_found: set[str] = set()
-    for change in history:
-        key = change["key"]
-        if key not in shown_found and key in view["traits"] and change["value"] == view["traits"][key]:
-            shown_found.add(key)
-            continue
-        earlier.setdefault(key, []).append(change)
-    return earlier
-
-
 def _timeline(db: Database, viewer: Viewer, profile_id: str, channel: str, type: str, cursor: str) -> Any:
     """One page of the 360 timeline as the page's filters ask for it (empty means no filter)."""
     return timeline_page(
@@ -249,7 +234,6 @@ def customer(
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(f"/customers/{quote(view['id'])}{query}", status_code=307)
     record(db, actor, "view", "profile", profile_id, at=now, details={"via": "web"})
-    history = trait_history(db, profile_id, viewer=viewer)
     status, error = 200, None
     can_change = may_change(db, viewer, view["id"])
     try:
@@ -262,7 +246,7 @@ def customer(
         status,
         user=user,
         p=view,
-        earlier=_earlier_values(view, history),
+        rule_names=RULE_NAMES,
         timeline=timeline,
         channel=channel,
         type=type,
