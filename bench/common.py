@@ -284,11 +284,13 @@ class Server:
 def server(database_url: str, *, startup_timeout: float = 60, cli: bool = False) -> Iterator[Server]:
     """ONE uvicorn process serving `create_app()` on a free loopback port, configured by environment.
 
-    `cli=True` starts it the way users do, `python -m threadline serve` (migrates, then serves)."""
+    `cli=True` starts it the way users do, `python -m threadline serve` (migrates, then serves), but
+    with `--no-worker`: a benchmark measures the web process, not a resolution run the worker starts."""
     port = free_port()
     env = {**os.environ, "THREADLINE_DATABASE_URL": database_url, "THREADLINE_SECRET_KEY": SECRET}
     if cli:
         command = [sys.executable, "-m", "threadline", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command.append("--no-worker")
     else:
         command = [sys.executable, "-m", "uvicorn", "--factory", "threadline.app:create_app"]
         command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]

@@ -8,7 +8,8 @@ from `threadline.resolution.names`, and normalised contact and address columns t
 `candidate_pairs` builds `candidate_pairs(match_key, join_key_l, join_key_r)`: every pair of records that
 agree on at least one blocking key (`BLOCKING_KEYS`). A key value held by more than `max_block` records
 (a shared family phone number, "test@test.com", the commonest name in a city) generates no pairs: those
-blocks would cost quadratic time and hardly ever hold a match the other keys miss.
+blocks would cost quadratic time and hardly ever hold a match the other keys miss. The same query in
+Spark's SQL (`candidate_pairs_sql("spark")`) blocks for `threadline.resolution.spark`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from threadline.resolution.comparisons import Dialect
 from threadline.resolution.names import (
     NICKNAMES,
     latin_place,
@@ -228,43 +230,80 @@ def prepare(con: duckdb.DuckDBPyConnection, records: pa.Table) -> int:
     return scalar(con, "SELECT count(*) FROM prepared")
 
 
-def _key_rows_sql(key: BlockingKey) -> str:
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    """What the blocking SQL spells differently in DuckDB and Spark."""
+
+    hash: str  # a 64-bit hash of several values
+    name_tokens: str  # a record's name parts, without nulls or repeats, as a list
+    explode: str  # one row per list element
+    text: str
+    materialized: str  # how a CTE is asked to be computed once
+
+
+_DIALECTS: dict[Dialect, _Dialect] = {
+    "duckdb": _Dialect(
+        "hash",
+        "list_distinct(list_filter([given, family, given_formal], lambda t: t IS NOT NULL))",
+        "unnest",
+        "VARCHAR",
+        "MATERIALIZED ",
+    ),
+    "spark": _Dialect(
+        "xxhash64",
+        "array_distinct(filter(array(given, family, given_formal), t -> t IS NOT NULL))",
+        "explode",
+        "STRING",
+        "",
+    ),
+}
+
+
+def _key_rows_sql(key: BlockingKey, dialect: _Dialect) -> str:
     if key.tokens:
         others = [c for c in key.columns if c != "name_token"]
         present = " AND ".join(f"{c} IS NOT NULL" for c in others) or "TRUE"
-        tokens = "list_distinct(list_filter([given, family, given_formal], lambda t: t IS NOT NULL))"
         return (
-            f"SELECT rid, hash(name_token, {', '.join(others)}) AS k FROM "
-            f"(SELECT rid, unnest({tokens}) AS name_token, {', '.join(others)} FROM prepared WHERE {present})"
+            f"SELECT rid, {dialect.hash}(name_token, {', '.join(others)}) AS k FROM "
+            f"(SELECT rid, {dialect.explode}({dialect.name_tokens}) AS name_token, {', '.join(others)} "
+            f"FROM prepared WHERE {present})"
         )
     present = " AND ".join(f"{c} IS NOT NULL" for c in key.columns)
     # A 64-bit hash of the key: joins on integers, and a collision only adds a candidate pair.
-    return f"SELECT rid, hash({', '.join(key.columns)}) AS k FROM prepared WHERE {present}"
+    return f"SELECT rid, {dialect.hash}({', '.join(key.columns)}) AS k FROM prepared WHERE {present}"
 
 
-def candidate_pairs(con: duckdb.DuckDBPyConnection, *, max_block: int = MAX_BLOCK) -> int:
-    """Create the table `candidate_pairs` (Splink's blocked-pairs shape); return its number of rows."""
+def candidate_pairs_sql(dialect: Dialect = "duckdb", *, max_block: int = MAX_BLOCK) -> str:
+    """The query of the candidate pairs (Splink's blocked-pairs shape) from the table `prepared`, in
+    DuckDB's or Spark's SQL: one definition for `candidate_pairs` and `threadline.resolution.spark`."""
+    spelling = _DIALECTS[dialect]
     keys, parts = [], []
     for number, key in enumerate(BLOCKING_KEYS):
         keys.append(
             f"""
-            keys_{number} AS MATERIALIZED (
-                SELECT rid, k FROM ({_key_rows_sql(key)})
-                QUALIFY count(*) OVER (PARTITION BY k) BETWEEN 2 AND {max_block}
+            keys_{number} AS {spelling.materialized}(
+                SELECT rid, k FROM (
+                    SELECT rid, k, count(*) OVER (PARTITION BY k) AS block
+                    FROM ({_key_rows_sql(key, spelling)})
+                ) WHERE block BETWEEN 2 AND {max_block}
             )"""
         )
         parts.append(
             f"SELECT {number} AS rule, l.rid AS join_key_l, r.rid AS join_key_r"
             f" FROM keys_{number} AS l JOIN keys_{number} AS r ON l.k = r.k AND l.rid < r.rid"
         )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE candidate_pairs AS
+    return f"""
         WITH {",".join(keys)}
-        SELECT CAST(min(rule) AS VARCHAR) AS match_key, join_key_l, join_key_r
+        SELECT CAST(min(rule) AS {spelling.text}) AS match_key, join_key_l, join_key_r
         FROM ({" UNION ALL ".join(parts)})
         GROUP BY join_key_l, join_key_r
         """
+
+
+def candidate_pairs(con: duckdb.DuckDBPyConnection, *, max_block: int = MAX_BLOCK) -> int:
+    """Create the table `candidate_pairs` (Splink's blocked-pairs shape); return its number of rows."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE candidate_pairs AS {candidate_pairs_sql(max_block=max_block)}"
     ).fetchall()
     return scalar(con, "SELECT count(*) FROM candidate_pairs")
 

@@ -15,12 +15,20 @@ names, so matches lose little.
 The m and u probabilities written here are the model's fallback: what it keeps for a level that training
 could not estimate (a tiny data set, a level no sampled pair reached). They are rough shares from
 customer data: m = share of true matches at the level, u = share of random non-matching pairs.
+
+The conditions are written once, in DuckDB's SQL; `as_splink("spark")` translates them for Splink's Spark
+backend (`threadline.resolution.spark`) with sqlglot, mapping the two functions Spark lacks (`in_spark`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+import sqlglot
+from sqlglot import exp
+
+Dialect = Literal["duckdb", "spark"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +40,9 @@ class Level:
     tf_column: str | None = None  # term-frequency adjustment on this column's value (exact levels)
     neutral: bool = False  # m = u, never trained: the level carries no evidence
 
-    def as_splink(self) -> dict[str, Any]:
+    def as_splink(self, dialect: Dialect = "duckdb") -> dict[str, Any]:
         level: dict[str, Any] = {
-            "sql_condition": self.sql,
+            "sql_condition": self.sql if dialect == "duckdb" else in_spark(self.sql),
             "label_for_charts": self.label,
             "m_probability": self.m,
             "u_probability": self.m if self.neutral else self.u,
@@ -54,11 +62,12 @@ class Comparison:
     null_sql: str
     levels: tuple[Level, ...]  # the "different" level is added by as_splink
 
-    def as_splink(self) -> dict[str, Any]:
+    def as_splink(self, dialect: Dialect = "duckdb") -> dict[str, Any]:
+        null_sql = self.null_sql if dialect == "duckdb" else in_spark(self.null_sql)
         levels: list[dict[str, Any]] = [
-            {"sql_condition": self.null_sql, "label_for_charts": "null", "is_null_level": True}
+            {"sql_condition": null_sql, "label_for_charts": "null", "is_null_level": True}
         ]
-        levels += [level.as_splink() for level in self.levels]
+        levels += [level.as_splink(dialect) for level in self.levels]
         m_left = 1 - sum(level.m for level in self.levels)
         u_left = 1 - sum(level.m if level.neutral else level.u for level in self.levels)
         levels.append(
@@ -74,6 +83,26 @@ class Comparison:
             "comparison_description": self.description,
             "comparison_levels": levels,
         }
+
+
+def in_spark(sql: str) -> str:
+    """A level's DuckDB condition in Spark SQL. Spark has no Jaro-Winkler of its own (Splink's jar adds
+    `jaro_winkler`: another implementation, so a pair right at a threshold could land on another level;
+    tests/test_resolution_spark.py checks that generated pairs do not) and no Hamming distance (written out:
+    the positions where the characters differ, for strings of one length)."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.JarowinklerSimilarity):
+            return exp.Anonymous(this="jaro_winkler", expressions=[node.this, node.expression])
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "hamming":
+            left, right = (part.sql(dialect="spark") for part in node.expressions)
+            differs = f"substring({left}, i, 1) <> substring({right}, i, 1)"
+            return sqlglot.parse_one(
+                f"size(filter(sequence(1, length({left})), i -> {differs}))", read="spark"
+            )
+        return node
+
+    return sqlglot.parse_one(sql, read="duckdb").transform(rewrite).sql(dialect="spark")
 
 
 def _jw(left: str, threshold: float, right: str | None = None) -> str:

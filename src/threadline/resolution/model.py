@@ -14,6 +14,9 @@
 5. every candidate pair is scored; those at or above `threshold` come back with their evidence.
 
 Nothing is fetched at run time: no Splink data set, no DuckDB extension.
+
+The steps after blocking are written once for any of Splink's backends (`Backend`, `train_and_predict`):
+`threadline.resolution.spark` runs the same model on Spark.
 """
 
 from __future__ import annotations
@@ -30,10 +33,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from threadline.resolution.blocking import RECORD_COLUMNS, as_table, candidate_pairs, prepare, scalar
-from threadline.resolution.comparisons import COMPARISONS
+from threadline.resolution.blocking import RECORD_COLUMNS, as_table, candidate_pairs, prepare
+from threadline.resolution.comparisons import COMPARISONS, Dialect
 
-__all__ = ["RECORD_COLUMNS", "Evidence", "ScoredPair", "cluster", "score_pairs"]
+__all__ = [
+    "RECORD_COLUMNS",
+    "Backend",
+    "Evidence",
+    "ScoredPair",
+    "cluster",
+    "score_pairs",
+    "train_and_predict",
+]
 
 SEED = 42
 DETERMINISTIC_RECALL = 0.6  # share of true pairs with the same email, or same name and birth date
@@ -50,6 +61,24 @@ SHOWN = {"name": "name_display", "birth_date": "birth_date", "email": "email", "
 SHOWN_DEFAULT = "address_display"
 
 Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """Where the model runs: Splink's database API over the tables `prepared` and `candidate_pairs`, and the
+    few queries the training steps run themselves."""
+
+    db_api: Any  # Splink's DuckDBAPI or SparkAPI
+    dialect: Dialect
+    rows: Callable[[str], list[tuple[Any, ...]]]  # a query's rows, fully read
+    arrow: Callable[[str], pa.Table]  # a query's result as an Arrow table
+    columns: Callable[[str], set[str]]  # a table's column names
+    # Creates `prior_sample`: at most that many candidate pairs, chosen with SEED; returns how to drop it.
+    sample_candidate_pairs: Callable[[int], Callable[[], None]]
+
+    def scalar(self, sql: str) -> int:
+        rows = self.rows(sql)
+        return int(rows[0][0] or 0) if rows else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,24 +122,52 @@ def score_pairs(
         if count < 2 or candidate_pairs(con) == 0:
             report("done", 1.0)
             return []
-        db_api = DuckDBAPI(con)
-        with _splink_errors_only():
-            model = _train(db_api, count, report)
-            report("scoring pairs", 0.7)
-            scorer = Linker(db_api.register("prepared", table_name="scoring"), model, log_level=None)
-            scorer.table_management.register_blocked_pairs_for_predict(
-                db_api.register("candidate_pairs", table_name="blocked")
-            )
-            predictions = scorer.inference.predict(
-                threshold_match_probability=threshold, warning_mode="never"
-            )
-        report("collecting evidence", 0.9)
-        table = _evidence_table(con, predictions.physical_name)
+        table, model = train_and_predict(_duckdb_backend(con), count, threshold=threshold, report=report)
     finally:
         con.close()  # DuckDB's memory goes back before the pairs become Python objects
-    scored = _scored_pairs(table, model)
+    scored = scored_pairs(table, model)
     report("done", 1.0)
     return scored
+
+
+def train_and_predict(
+    backend: Backend, count: int, *, threshold: float, report: Progress
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Train the model on `prepared` (`count` records), score `candidate_pairs`: the pairs at or above
+    `threshold` with the columns `scored_pairs` reads, and the trained model."""
+    db_api = backend.db_api
+    with _splink_errors_only():
+        model = _train(backend, count, report)
+        report("scoring pairs", 0.7)
+        scorer = Linker(db_api.register("prepared", table_name="scoring"), model, log_level=None)
+        scorer.table_management.register_blocked_pairs_for_predict(
+            db_api.register("candidate_pairs", table_name="blocked")
+        )
+        predictions = scorer.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+    report("collecting evidence", 0.9)
+    return _evidence_table(backend, predictions.physical_name), model
+
+
+def _duckdb_backend(con: duckdb.DuckDBPyConnection) -> Backend:
+    def sample_candidate_pairs(size: int) -> Callable[[], None]:
+        con.execute(
+            f"CREATE OR REPLACE TABLE prior_sample AS SELECT * FROM candidate_pairs "
+            f"USING SAMPLE reservoir({size} ROWS) REPEATABLE ({SEED})"
+        ).fetchall()
+
+        def drop() -> None:
+            con.execute("DROP TABLE prior_sample").fetchall()
+
+        return drop
+
+    return Backend(
+        db_api=DuckDBAPI(con),
+        dialect="duckdb",
+        rows=lambda sql: con.execute(sql).fetchall(),
+        arrow=lambda sql: con.sql(sql).to_arrow_table(),
+        columns=lambda table: {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()},
+        sample_candidate_pairs=sample_candidate_pairs,
+    )
 
 
 def cluster(pairs: Iterable[ScoredPair], threshold: float) -> list[set[str]]:
@@ -154,10 +211,10 @@ def _splink_errors_only() -> Iterator[None]:
         splink_logger.setLevel(level)
 
 
-def _train(db_api: DuckDBAPI, count: int, report: Progress) -> dict[str, Any]:
+def _train(backend: Backend, count: int, report: Progress) -> dict[str, Any]:
     """The trained model as a Splink settings dictionary (see the module's docstring)."""
-    con = db_api.duckdb_con
-    settings = _settings(_sure_prior(con, count))
+    db_api = backend.db_api
+    settings = _settings(_sure_prior(backend, count), backend.dialect)
     linker = Linker(db_api.register("prepared", table_name="training"), settings, log_level=None)
     report("estimating u probabilities", 0.2)
     if count >= U_MIN_RECORDS:
@@ -166,7 +223,7 @@ def _train(db_api: DuckDBAPI, count: int, report: Progress) -> dict[str, Any]:
         )
     for number, column in enumerate(EM_BLOCKS):
         report(f"estimating m probabilities (blocked on {column})", 0.35 + 0.1 * number)
-        pairs = _block_pairs(con, column)
+        pairs = _block_pairs(backend, column)
         if pairs >= EM_MIN_PAIRS:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(column),
@@ -175,14 +232,13 @@ def _train(db_api: DuckDBAPI, count: int, report: Progress) -> dict[str, Any]:
             )
     model = _with_fallbacks(linker.misc.save_model_to_json())
     report("estimating the prior", 0.6)
-    model["probability_two_random_records_match"] = _refit_prior(db_api, model, count)
+    model["probability_two_random_records_match"] = _refit_prior(backend, model, count)
     return model
 
 
-def _sure_prior(con: duckdb.DuckDBPyConnection, count: int) -> float:
+def _sure_prior(backend: Backend, count: int) -> float:
     """A first prior: the chance two random records are one person, from pairs no one would doubt."""
-    sure = scalar(
-        con,
+    sure = backend.scalar(
         """
         SELECT count(*) FROM candidate_pairs AS c
         JOIN prepared AS l ON l.rid = c.join_key_l
@@ -194,17 +250,14 @@ def _sure_prior(con: duckdb.DuckDBPyConnection, count: int) -> float:
     return min(0.5, sure / DETERMINISTIC_RECALL / (count * (count - 1) / 2))
 
 
-def _refit_prior(db_api: DuckDBAPI, model: dict[str, Any], count: int) -> float:
+def _refit_prior(backend: Backend, model: dict[str, Any], count: int) -> float:
     """The prior that agrees with the trained model: the expected number of matches among the candidate
     pairs (a sample of them, scored), over all pairs. Iterated to its fixed point, this is the EM update of
     the prior with m and u held, counting pairs that blocking never pairs as non-matches."""
-    con = db_api.duckdb_con
-    total = scalar(con, "SELECT count(*) FROM candidate_pairs")
-    con.execute(
-        f"CREATE OR REPLACE TABLE prior_sample AS SELECT * FROM candidate_pairs "
-        f"USING SAMPLE reservoir({PRIOR_SAMPLE} ROWS) REPEATABLE ({SEED})"
-    ).fetchall()
-    sampled = scalar(con, "SELECT count(*) FROM prior_sample")
+    db_api = backend.db_api
+    total = backend.scalar("SELECT count(*) FROM candidate_pairs")
+    drop_sample = backend.sample_candidate_pairs(PRIOR_SAMPLE)
+    sampled = backend.scalar("SELECT count(*) FROM prior_sample")
     linker = Linker(db_api.register("prepared", table_name="prior_scoring"), model, log_level=None)
     linker.table_management.register_blocked_pairs_for_predict(
         db_api.register("prior_sample", table_name="prior_blocked")
@@ -212,12 +265,12 @@ def _refit_prior(db_api: DuckDBAPI, model: dict[str, Any], count: int) -> float:
     scored = linker.inference.predict(warning_mode="never")
     start = float(model["probability_two_random_records_match"])
     start_weight = math.log2(start / (1 - start))
-    histogram = con.execute(
+    histogram = backend.rows(
         f"SELECT round(match_weight - {start_weight}, 2) AS evidence, count(*) AS pairs "
         f"FROM {scored.physical_name} GROUP BY 1"
-    ).fetchall()
+    )
     scored.drop_table_from_database_and_remove_from_cache()
-    con.execute("DROP TABLE prior_sample").fetchall()
+    drop_sample()
     all_pairs = count * (count - 1) / 2
     prior = start
     for _ in range(50):
@@ -231,19 +284,18 @@ def _refit_prior(db_api: DuckDBAPI, model: dict[str, Any], count: int) -> float:
     return prior
 
 
-def _block_pairs(con: duckdb.DuckDBPyConnection, column: str) -> int:
-    return scalar(
-        con,
-        f"SELECT sum(n * (n - 1) // 2) FROM (SELECT count(*) AS n FROM prepared "
+def _block_pairs(backend: Backend, column: str) -> int:
+    return backend.scalar(
+        f"SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) AS n FROM prepared "
         f"WHERE {column} IS NOT NULL GROUP BY {column})",
     )
 
 
-def _settings(prior: float) -> SettingsCreator:
+def _settings(prior: float, dialect: Dialect) -> SettingsCreator:
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="rid",
-        comparisons=[comparison.as_splink() for comparison in COMPARISONS],
+        comparisons=[comparison.as_splink(dialect) for comparison in COMPARISONS],
         probability_two_random_records_match=prior,
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=True,
@@ -282,9 +334,9 @@ def _levels(comparison: dict[str, Any]) -> dict[int, str]:
     return labels
 
 
-def _evidence_table(con: duckdb.DuckDBPyConnection, predictions: str) -> pa.Table:
+def _evidence_table(backend: Backend, predictions: str) -> pa.Table:
     """The columns of Splink's predictions that a ScoredPair needs (not, for one, the parsed dates)."""
-    present = {row[0] for row in con.execute(f"DESCRIBE {predictions}").fetchall()}
+    present = backend.columns(predictions)
     wanted = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
     for comparison in COMPARISONS:
         shown = SHOWN.get(comparison.name, SHOWN_DEFAULT)
@@ -292,10 +344,11 @@ def _evidence_table(con: duckdb.DuckDBPyConnection, predictions: str) -> pa.Tabl
             if column in present:
                 wanted.append(column)
         wanted += [f"{shown}_l", f"{shown}_r"]
-    return con.sql(f"SELECT {', '.join(dict.fromkeys(wanted))} FROM {predictions}").to_arrow_table()
+    return backend.arrow(f"SELECT {', '.join(dict.fromkeys(wanted))} FROM {predictions}")
 
 
-def _scored_pairs(table: pa.Table, model: dict[str, Any]) -> list[ScoredPair]:
+def scored_pairs(table: pa.Table, model: dict[str, Any]) -> list[ScoredPair]:
+    """The pairs of `train_and_predict`'s table as ScoredPairs with their evidence, by (left_id, right_id)."""
     prior = model["probability_two_random_records_match"]
     prior_weight = math.log2(prior / (1 - prior))
     labels = {c["output_column_name"]: _levels(c) for c in model["comparisons"]}
