@@ -8,6 +8,7 @@ PostgreSQL, FTS5 on SQLite) when the text has three characters or more; shorter 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -46,7 +47,8 @@ def search_condition(session: Session, q: str, region: str) -> ColumnElement[boo
     digits = _phone_digits_of(q)
     if digits:
         id_branches.append(_phone_digits(digits))
-    if len(q) < TRIGRAM or _more_than(session, name, *id_branches, limit=BROAD):
+    broad = len(q) < TRIGRAM or _planned_rows(session, name) > BROAD
+    if broad or _more_than(session, *id_branches, limit=BROAD):
         # Many matches: the list walks its newest-first index and stops after one page (or the
         # count's cap) instead of joining every match and sorting them. Each row it reads is tested
         # by its name directly, and by identifiers through a sub-select that, under OR, PostgreSQL
@@ -79,6 +81,17 @@ def _sqlite_condition(session: Session, q: str, region: str) -> ColumnElement[bo
     rowid, profile_id = ("+profiles.rowid", "+profiles.id") if broad else ("profiles.rowid", "profiles.id")
     by_name = literal_column(rowid).in_(name_rows)
     return or_(by_name, literal_column(profile_id).in_(union(*id_branches))) if id_branches else by_name
+
+
+def _planned_rows(session: Session, query: Select[Any]) -> float:
+    """PostgreSQL's own estimate of a query's rows. For a name LIKE it comes from the trigram index's
+    statistics at planning cost; counting the real matches would fetch a profile row for each
+    trigram candidate just to recheck it (thousands for "lucas.", where the dot never matches a name).
+    """
+    compiled = query.compile(dialect=session.get_bind().dialect)
+    plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
+    document: Any = json.loads(plan) if isinstance(plan, str) else plan
+    return float(document[0]["Plan"]["Plan Rows"])
 
 
 def _more_than(session: Session, *queries: Select[Any] | CompoundSelect[Any], limit: int) -> bool:
