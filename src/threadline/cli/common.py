@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn
 
 from threadline.config import get_settings
 from threadline.errors import ThreadlineError
@@ -18,6 +19,19 @@ from threadline.storage import Database, upgrade
 console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def progress_bar(*counts: ProgressColumn) -> Progress:
+    """A bar on stderr for long work: its task's description, the bar, then `counts`. None is drawn
+    when stderr is not a terminal (logs and pipes get the one-line result only)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        *counts,
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
 
 
 def open_db() -> Database:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import MofNCompleteColumn, TimeRemainingColumn
 
-from threadline.cli.common import console, database, err_console, one_line_errors
+from threadline.cli.common import console, database, one_line_errors, progress_bar
 from threadline.config import get_settings
 from threadline.errors import Invalid
 from threadline.ingest import ImportReport, get_source, load_mapping
@@ -42,15 +42,7 @@ def import_file(
     settings = get_settings()
     with database() as db:
         info = get_source(db, source)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-            disable=not err_console.is_terminal,  # no bar drawn into logs and pipes
-        ) as progress:
+        with progress_bar(MofNCompleteColumn(), TimeRemainingColumn()) as progress:
             task = progress.add_task(file.name, total=None)
             report = run_import(
                 db,

@@ -4,9 +4,9 @@ show after the golden record's rules change, from the command line."""
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import MofNCompleteColumn, TimeRemainingColumn
 
-from threadline.cli.common import database, err_console, one_line_errors
+from threadline.cli.common import database, one_line_errors, progress_bar
 from threadline.clock import utcnow
 from threadline.config import get_settings
 from threadline.identity import merge_profiles, unmerge
@@ -82,17 +82,9 @@ def profiles_recompute_traits(
     are now (rules apply to new messages on their own; run this after changing them)."""
     with (
         database() as db,
-        Progress(
-            TextColumn("[bold]re-picking traits"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-            disable=not err_console.is_terminal,  # no bar drawn into logs and pipes
-        ) as progress,
+        progress_bar(MofNCompleteColumn(), TimeRemainingColumn()) as progress,
     ):
-        task = progress.add_task("profiles", total=None)
+        task = progress.add_task("re-picking traits", total=None)
 
         def report(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)

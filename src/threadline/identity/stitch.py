@@ -268,18 +268,7 @@ class IdentityGraph:
         survivor, merged = (a, b) if (a.created_at, a.id) <= (b.created_at, b.id) else (b, a)
         verb = "aliased to" if cause.trigger == "alias" else "seen together with"
         reason = f"{ident.kind} {ident.value} {verb} {anchor.kind} {anchor.value} in one message"
-        self.merge(
-            survivor.id,
-            merged.id,
-            {
-                "trigger": cause.trigger,
-                "identifier_kind": ident.kind,
-                "identifier_value": ident.value,
-                "source_id": cause.source_id,
-                "message_id": cause.message_id,
-                "reason": reason,
-            },
-        )
+        self.merge(survivor.id, merged.id, _why(ident, cause, reason))
         return survivor.id
 
     def blocked_by_limits(self, survivor_id: str, merged_id: str) -> str | None:
@@ -351,12 +340,7 @@ class IdentityGraph:
                 "status": status,
                 "survivor_id": survivor,
                 "merged_id": merged,
-                "trigger": cause.trigger,
-                "identifier_kind": ident.kind,
-                "identifier_value": ident.value,
-                "source_id": cause.source_id,
-                "message_id": cause.message_id,
-                "reason": reason,
+                **_why(ident, cause, reason),
                 "created_at": self.now,
             }
         )
@@ -393,3 +377,15 @@ class IdentityGraph:
                 .values({key: bindparam(key) for key in columns})
             )
             conn.execute(stmt, [{**{k: row[k] for k in columns}, "b_id": row["id"]} for row in changed])
+
+
+def _why(ident: Identifier, cause: StitchCause, reason: str) -> dict[str, Any]:
+    """The columns of a `merges` row that say what a message's identifier caused."""
+    return {
+        "trigger": cause.trigger,
+        "identifier_kind": ident.kind,
+        "identifier_value": ident.value,
+        "source_id": cause.source_id,
+        "message_id": cause.message_id,
+        "reason": reason,
+    }
