@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import MofNCompleteColumn, TimeElapsedColumn
 
-from threadline.cli.common import console, database, err_console, one_line_errors
+from threadline.cli.common import console, database, one_line_errors, progress_bar
 from threadline.clock import utcnow
 from threadline.resolution import (
     RunInfo,
@@ -44,15 +44,7 @@ def resolve(
         ).checked()
         if save:
             set_thresholds(db, thresholds, user_id=None, now=utcnow())
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-            disable=not err_console.is_terminal,  # no bar drawn into logs and pipes
-        ) as progress:
+        with progress_bar(MofNCompleteColumn(), TimeElapsedColumn()) as progress:
             task = progress.add_task("starting", total=None)
 
             def report(stage: str, done: float, total: float) -> None:
