@@ -21,6 +21,7 @@ from threadline.app import create_app
 from threadline.clock import Clock, utcnow
 from threadline.config import Settings
 from threadline.storage import Database, upgrade
+from threadline.storage.append_only import create_guards, drop_guards
 from threadline.storage.migrate import alembic_config
 from threadline.storage.models import Base
 
@@ -65,8 +66,11 @@ def db(settings: Settings) -> Iterator[Database]:
         if database.dialect == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
+            # The audit log refuses deletes (storage/append_only.py): lift the guard for the reset only.
+            drop_guards(conn)
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+            create_guards(conn)
     yield database
     database.dispose()
 

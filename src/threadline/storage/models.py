@@ -417,3 +417,93 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ConsentRecord(Base):
+    """One statement of consent for a purpose on a channel: the ledger behind a customer's consent state.
+
+    Append-only. A record stays on the profile it was recorded for; the state of a live profile is the
+    latest record per (purpose, channel) among it and the profiles merged into it (privacy/consent.py),
+    so merges and unmerges need not move these rows.
+    """
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_profile", "profile_id", "purpose", "channel", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(20))  # marketing | analytics | personalisation | service
+    channel: Mapped[str] = mapped_column(String(20))  # email | sms | phone | push | whatsapp | wechat | post
+    status: Mapped[str] = mapped_column(String(10))  # granted | denied | withdrawn
+    source: Mapped[str] = mapped_column(String(100))  # how it came: a source's name, api, web, import, ...
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)  # when the customer said it
+    created_at: Mapped[datetime] = mapped_column(DateTime)  # when Threadline stored it
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # staff who entered it
+    # What proves it: form, text shown, IP, messageId, note. Personal data: erased with the person.
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ProcessingRestriction(Base):
+    """A customer's processing is restricted (GDPR art. 18): nothing is sent to them while it lasts."""
+
+    __tablename__ = "processing_restrictions"
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    since: Mapped[datetime] = mapped_column(DateTime)
+    request_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    set_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class PrivacyRequest(Base):
+    """A data subject request (access, rectification, erasure, restriction, objection) and its progress.
+
+    `requester` and `subject` hold what the person gave to be found (an email, a phone number): personal
+    data, blanked when an erasure completes; the request itself stays as the record that it was done.
+    """
+
+    __tablename__ = "privacy_requests"
+    __table_args__ = (Index("ix_privacy_requests_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    regulation: Mapped[str] = mapped_column(String(10))  # gdpr | ccpa | pipl
+    status: Mapped[str] = mapped_column(String(12))  # received | verified | completed | rejected
+    profile_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    requester: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    verified_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    verification: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    completed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # counts, never personal data
+
+
+class PrivacyRequestEntry(Base):
+    """The log of one data subject request: received, verified, exported, erased, reminded..."""
+
+    __tablename__ = "privacy_request_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("privacy_requests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Suppression(Base):
+    """An erased identifier, kept only as a keyed hash so that later messages carrying it are dropped and
+    never re-create the person (privacy/suppression.py)."""
+
+    __tablename__ = "suppressions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # HMAC-SHA256 hex of kind:value
+    kind: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    request_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
