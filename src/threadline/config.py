@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         "deletes it; 0 keeps them all.",
     )
 
+    privacy_key: str = Field(
+        "",
+        description="Key of the suppression list's hashes of erased identifiers and of unsubscribe links. "
+        "Empty means a random key made once and kept in the database; set it in production so that "
+        "a copy of the database alone cannot test guessed emails against the list.",
+    )
+
     @field_validator("identifier_kinds", mode="before")
     @classmethod
     def _split_kinds(cls, value: object) -> object:
