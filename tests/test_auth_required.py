@@ -16,6 +16,7 @@ PUBLIC = {
     "/logout",  # refuses without a session's CSRF token anyway
     "/healthz",  # says only that the database answers
     "/invite/{token}",  # the signed link is the credential
+    "/unsubscribe/{token}",  # the signed link is the credential; mail clients post it (RFC 8058)
     "/preferences",  # choosing a language before signing in; no data
     "/preferences/language",  # a language cookie for the login page
     "/v1/projects/{write_key}/settings",  # analytics.js settings: the write key is the credential

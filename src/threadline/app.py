@@ -22,14 +22,18 @@ from threadline.api import (
     admin,
     audit,
     cdn_settings,
+    consents,
     errors,
     golden,
     ingestion,
     jobs,
+    privacy_requests,
     profiles,
     resolution,
+    retention,
     tokens,
 )
+from threadline.api.rate_limits import ingestion_buckets, sign_in_buckets
 from threadline.api.responses import JSONResponse
 from threadline.clock import Clock, utcnow
 from threadline.config import Settings, get_settings
@@ -40,13 +44,17 @@ from threadline.web import (
     account_pages,
     audit_pages,
     auth_pages,
+    consent_pages,
     customer_pages,
     duplicate_pages,
     golden_pages,
     preference_pages,
+    privacy_pages,
+    retention_pages,
     source_pages,
     team_pages,
 )
+from threadline.web.security_headers import SecurityHeaders
 from threadline.web.session import LoginRequired
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -61,15 +69,21 @@ ROUTERS = (
     resolution.router,
     jobs.router,
     golden.router,
+    retention.router,
+    consents.router,
+    privacy_requests.router,
     auth_pages.router,
     customer_pages.router,
     duplicate_pages.router,
     golden_pages.router,
+    retention_pages.router,
+    privacy_pages.router,
     source_pages.router,
     account_pages.router,
     team_pages.router,
     preference_pages.router,
     audit_pages.router,
+    consent_pages.router,
 )
 
 
@@ -109,6 +123,9 @@ def create_app(
     app.state.clock = clock
     app.state.worker = None
     app.state.write_keys = WriteKeys(app.state.db)
+    # Per server process (api/rate_limits.py): per write key for ingestion, per client IP for sign-in.
+    app.state.ingest_limits = ingestion_buckets(settings.ingest_rate_limit, settings.ingest_rate_burst)
+    app.state.sign_in_limits = sign_in_buckets(settings.login_rate_limit)
     # Browsers post events from the customer's own site; the write key, not a cookie, authorises them.
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"], allow_headers=["*"]
@@ -127,6 +144,8 @@ def create_app(
         # The cookie lapses after as long without a request as the session does (accounts/sessions.py).
         max_age=int(SESSION_IDLE_LIMIT.total_seconds()),
     )
+    # Outermost, so every answer carries them: pages, APIs, static files, errors (web/security_headers.py).
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
 
     @app.exception_handler(LoginRequired)

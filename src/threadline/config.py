@@ -9,13 +9,43 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CHANNELS = ("web", "app", "store", "call_center", "email", "sms", "social", "chat", "other")
 
 # Placeholder secrets that must never protect a real deployment (full-stack-fastapi-template habit).
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev"}
+MIN_ENCRYPTION_KEY_LENGTH = 32
+# Identifiers are matched and searched by value and names make the display and search name, so neither
+# can be encrypted; kept in step with threadline.identity's built-in kinds and profiles.state's NAME_KEYS.
+UNENCRYPTABLE_TRAITS = frozenset(
+    {"email", "phone", "user_id", "anonymous_id", "name", "full_name", "fullName"}
+    | {"first_name", "firstName", "last_name", "lastName"}
+)
+# Personal traits masked for viewers without the pii permission unless THREADLINE_MASKED_TRAITS says
+# otherwise (threadline.privacy.masking decides how each is masked).
+DEFAULT_MASKED_TRAITS = (
+    "email",
+    "phone",
+    "mobile",
+    "name",
+    "first_name",
+    "last_name",
+    "full_name",
+    "firstName",
+    "lastName",
+    "fullName",
+    "address",
+    "street",
+    "postal_code",
+    "postalCode",
+    "birthday",
+    "birthdate",
+    "date_of_birth",
+    "id_number",
+    "ip",
+)
 
 
 class Settings(BaseSettings):
@@ -143,7 +173,47 @@ class Settings(BaseSettings):
         "a copy of the database alone cannot test guessed emails against the list.",
     )
 
-    @field_validator("identifier_kinds", mode="before")
+    # Protection (docs/privacy.md#protection): masking, field-level encryption, rate limits.
+    masked_traits: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_MASKED_TRAITS),
+        description="Trait keys shown masked to users without the pii permission (comma separated), "
+        "besides every identifier; emails and phones keep a hint (j***@example.com, 138****8000), "
+        "names their first letter, other traits nothing.",
+    )
+    encrypted_traits: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Trait keys encrypted before anything stores them (comma separated), in profiles, "
+        "trait history and events alike; needs THREADLINE_ENCRYPTION_KEYS. Identifiers and name keys "
+        "cannot be encrypted (they must stay searchable).",
+    )
+    encryption_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Keys of the encrypted traits, comma separated, newest first: new values are "
+        "encrypted with the first, and the others still decrypt until `threadline privacy rotate-keys` "
+        "has re-encrypted everything. Each at least 32 characters; from the environment only.",
+    )
+    ingest_rate_limit: float = Field(
+        10_000,
+        ge=0,
+        description="Messages per second one write key may send, on average, per server process; "
+        "past it ingestion answers 429 with Retry-After. 0 turns the limit off.",
+    )
+    ingest_rate_burst: int = Field(
+        50_000,
+        ge=1,
+        description="Messages one write key may send at once above its rate (the token bucket's size), "
+        "per server process.",
+    )
+    login_rate_limit: int = Field(
+        20,
+        ge=0,
+        description="Sign-in attempts per minute from one client IP address, per server process, on top "
+        "of the per-account lockout; past it the sign-in page answers 429. 0 turns the limit off.",
+    )
+
+    @field_validator(
+        "identifier_kinds", "masked_traits", "encrypted_traits", "encryption_keys", mode="before"
+    )
     @classmethod
     def _split_kinds(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip().startswith("["):
@@ -156,6 +226,32 @@ class Settings(BaseSettings):
         if value.lower() in _PLACEHOLDER_SECRETS:
             raise ValueError("THREADLINE_SECRET_KEY is a placeholder; set a long random value")
         return value
+
+    @model_validator(mode="after")
+    def _check_encryption(self) -> Settings:
+        """Encrypted traits need keys, and cannot be identifiers or names (privacy/encryption.py):
+        refused when the settings load, so a server never starts storing what it cannot protect."""
+        if not self.encrypted_traits:
+            return self
+        if not self.encryption_keys:
+            raise ValueError(
+                "THREADLINE_ENCRYPTED_TRAITS lists traits to encrypt but THREADLINE_ENCRYPTION_KEYS is "
+                f"empty: set it to a random secret of at least {MIN_ENCRYPTION_KEY_LENGTH} characters "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        for number, key in enumerate(self.encryption_keys, 1):
+            if len(key) < MIN_ENCRYPTION_KEY_LENGTH:
+                raise ValueError(
+                    f"THREADLINE_ENCRYPTION_KEYS: key {number} is shorter than "
+                    f"{MIN_ENCRYPTION_KEY_LENGTH} characters"
+                )
+        refused = sorted(set(self.encrypted_traits) & (UNENCRYPTABLE_TRAITS | set(self.identifier_kinds)))
+        if refused:
+            raise ValueError(
+                f"THREADLINE_ENCRYPTED_TRAITS: {', '.join(refused)} cannot be encrypted: identifiers and "
+                "names must stay searchable (they are masked for roles without the pii permission)"
+            )
+        return self
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -17,13 +17,16 @@ from threadline.storage import Database
 from threadline.storage.models import Profile, ProfileMember, Team, User
 
 OWN, TEAM, ALL = "own", "team", "all"
-ACTIONS = ("read", "create", "edit", "delete", "export", "transfer")
+# "pii": see customers' personal data (identifiers, personal traits, encrypted traits) in clear; without
+# it every surface shows them masked (threadline.privacy.Disclosure).
+ACTIONS = ("read", "create", "edit", "delete", "export", "transfer", "pii")
 
-# Role -> (data scope, permitted actions). Analysts read everything for reporting but change nothing.
+# Role -> (data scope, permitted actions). Analysts read everything for reporting but change nothing,
+# and report on masked personal data: people who serve customers need it in clear, counting does not.
 ROLE_POLICIES: dict[str, tuple[str, frozenset[str]]] = {
     "admin": (ALL, frozenset(ACTIONS)),
-    "manager": (TEAM, frozenset({"read", "create", "edit", "export", "transfer"})),
-    "agent": (OWN, frozenset({"read", "create", "edit"})),
+    "manager": (TEAM, frozenset({"read", "create", "edit", "export", "transfer", "pii"})),
+    "agent": (OWN, frozenset({"read", "create", "edit", "pii"})),
     "analyst": (ALL, frozenset({"read", "export"})),
 }
 

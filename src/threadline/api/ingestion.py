@@ -14,6 +14,7 @@ import base64
 import binascii
 import zlib
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from threadline.api.errors import error_body
+from threadline.api.rate_limits import retry_after
 from threadline.api.responses import JSONResponse
 from threadline.ingest import IngestResult, SourceInfo, parse_time, prepare, quarantine_raw
 
@@ -108,6 +110,9 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
         source = app.state.write_keys.lookup(key) if isinstance(key, str) and key else None
         if source is None:
             return _unauthorised()
+    limited = _rate_limited(request, source, payload, forced_type, received_at)
+    if limited is not None:
+        return limited
     if parse_error is not None:
         quarantine_id = await run_in_threadpool(
             quarantine_raw,
@@ -174,6 +179,29 @@ async def _handle(request: Request, forced_type: str | None) -> JSONResponse:
             duplicates=result.duplicates,
         )
     return JSONResponse({"success": True, "accepted": result.accepted, "duplicates": result.duplicates})
+
+
+def _rate_limited(
+    request: Request, source: SourceInfo, payload: Any, forced_type: str | None, now: datetime
+) -> JSONResponse | None:
+    """429 when the write key is over THREADLINE_INGEST_RATE_LIMIT (per process: api/rate_limits.py);
+    a batch costs one token per message, anything else (even an unreadable body) one."""
+    buckets = request.app.state.ingest_limits
+    if not buckets.enabled:
+        return None
+    batch = payload.get("batch") if forced_type is None and isinstance(payload, dict) else None
+    cost = len(batch) if isinstance(batch, list) and batch else 1
+    wait = buckets.take(str(source.id), cost, now=now.timestamp())
+    if not wait:
+        return None
+    response = error_response(
+        429,
+        "rate_limited",
+        f"this write key sends more than {buckets.rate:g} messages a second; retry after the "
+        "Retry-After header's seconds",
+    )
+    response.headers["Retry-After"] = retry_after(wait)
+    return response
 
 
 def _sizes(body: bytes, forced_type: str | None, limit: int) -> Callable[[Any], int] | None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from threadline.api.deps import CallerDep, DatabaseDep, SettingsDep
 from threadline.errors import Forbidden, NotFound
 from threadline.identity import BUILT_IN_KINDS, MergeInfo, get_merge, merge_profiles, unmerge
-from threadline.privacy import record
+from threadline.privacy import Disclosure, disclosure_for, record
 from threadline.profiles import (
     CustomerQuery,
     ProfileNotFound,
@@ -31,6 +31,11 @@ from threadline.storage import Database
 # Profiles, and the merges between them (/api/v1/merges/...), which is why the prefix stops at /api/v1.
 router = APIRouter(prefix="/api/v1", tags=["profiles"])
 T = TypeVar("T")
+
+
+def disclosure(request: Request, caller: CallerDep) -> Disclosure:
+    """Personal data in clear for callers with the pii permission, masked for the others."""
+    return disclosure_for(request.app.state.settings, reveal=caller.viewer.can("pii"))
 
 
 def audited(request: Request, db: Database, caller: CallerDep, profile_id: str, read: Callable[[], T]) -> T:
@@ -70,7 +75,7 @@ def search(
     # Past the cap (10,000; 1,000 for a search) the count stops: "total" is then a lower bound.
     cap = count_cap(query)
     return {
-        "profiles": rows,
+        "profiles": [disclosure(request, caller).customer(row) for row in rows],
         "total": min(total, cap),
         "total_is_lower_bound": total > cap,
         "page": page,
@@ -90,7 +95,8 @@ def lookup(request: Request, db: DatabaseDep, settings: SettingsDep, caller: Cal
         )
     kind, value = asked[0]
     found = lookup_profile(db, kind, value, region=settings.default_region, viewer=caller.viewer)
-    return audited(request, db, caller, found, lambda: profile_view(db, found, viewer=caller.viewer))
+    view = audited(request, db, caller, found, lambda: profile_view(db, found, viewer=caller.viewer))
+    return disclosure(request, caller).profile(view)
 
 
 @router.get(
@@ -104,7 +110,7 @@ def get_profile(
     )
     if view["id"] != profile_id:
         response.headers["Content-Location"] = f"/api/v1/profiles/{view['id']}"
-    return view
+    return disclosure(request, caller).profile(view)
 
 
 @router.get("/profiles/{profile_id}/events", summary="The cross-channel timeline, newest first, keyset-paged")
@@ -118,7 +124,7 @@ def get_events(
     channel: str | None = None,
     type: str | None = None,
 ) -> dict[str, Any]:
-    return audited(
+    page = audited(
         request,
         db,
         caller,
@@ -127,6 +133,7 @@ def get_events(
             db, profile_id, limit=limit, cursor=cursor, channel=channel, type=type, viewer=caller.viewer
         ),
     )
+    return disclosure(request, caller).timeline(page)
 
 
 @router.get("/profiles/{profile_id}/traits/history", summary="Every observed value of the profile's traits")
@@ -136,7 +143,7 @@ def get_trait_history(
     history = audited(
         request, db, caller, profile_id, lambda: trait_history(db, profile_id, key, viewer=caller.viewer)
     )
-    return {"history": history}
+    return {"history": disclosure(request, caller).history(history)}
 
 
 class OwnerChange(BaseModel):

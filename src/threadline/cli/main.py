@@ -5,7 +5,20 @@ from __future__ import annotations
 import typer
 
 from threadline import __version__
-from threadline.cli import accounts, demo, imports, jobs, profiles, resolve, serve, settings, sources, worker
+from threadline.cli import (
+    accounts,
+    demo,
+    imports,
+    jobs,
+    privacy,
+    privacy_keys,
+    profiles,
+    resolve,
+    serve,
+    settings,
+    sources,
+    worker,
+)
 from threadline.cli.common import console, one_line_errors, open_db
 
 app = typer.Typer(
@@ -39,6 +52,8 @@ app.add_typer(sources.sources, name="sources")
 app.add_typer(sources.quarantine, name="quarantine")
 app.add_typer(profiles.profiles, name="profiles")
 app.add_typer(jobs.jobs, name="jobs")
+app.add_typer(privacy.privacy, name="privacy")
+privacy.privacy.command("rotate-keys")(privacy_keys.rotate_encryption_keys)
 app.command("config")(settings.show_config)
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)

@@ -15,7 +15,7 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +30,7 @@ from threadline.errors import Invalid
 from threadline.ingest.import_files import Cell, Row, Table, open_table
 from threadline.ingest.pipeline import ingest
 from threadline.ingest.sources import SourceInfo
+from threadline.privacy import InvalidConsent, statement
 from threadline.storage import Database
 
 IMPORT_KINDS = ("identify", "track", "page", "screen", "group")
@@ -38,6 +39,13 @@ FIELDS = (
     *("groupId", "first_name", "last_name"),
 )
 PREFIXES = ("traits.", "properties.", "context.")
+CONSENT_PREFIX = "consent."  # consent.<purpose>.<channel> (or consent.<purpose> for every channel)
+# What a consent cell may say; spreadsheets say yes and no (or tick a box: TRUE, 1) more than "granted".
+CONSENT_VALUES = {
+    **{word: "granted" for word in ("granted", "yes", "y", "true", "1", "是", "同意")},
+    **{word: "denied" for word in ("denied", "no", "n", "false", "0", "否", "不同意")},
+    "withdrawn": "withdrawn",
+}
 # Columns a rejects file adds: ignored on import, so a fixed rejects file can be imported as it is.
 REJECT_COLUMNS = ("_line", "_field", "_reason")
 
@@ -80,6 +88,8 @@ class _Plan:
     kind: str
     event: str | None
     columns: list[tuple[int, str]]
+    # consent.<purpose>.<channel> columns: (column index, header, purpose, channel)
+    consents: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 def import_file(
@@ -136,6 +146,12 @@ def import_file(
                 totals.update(rejected=1, done=1)
                 continue
             message = _message(plan, row.cells, zone)
+            try:
+                _add_consent(message, plan, row.cells)
+            except InvalidConsent as error:
+                rejects.write(row, error.field, error.reason)
+                totals.update(rejected=1, done=1)
+                continue
             if "messageId" not in message:
                 content = _fingerprint(source.name, kind, message)
                 occurrences[content] += 1
@@ -145,6 +161,8 @@ def import_file(
                 "library": {"name": "threadline-import", "version": __version__},
                 "import": {"file": path.name, "line": row.line},
             }
+            if "consent" in message["context"]:  # evidence: which file said so (not in the fingerprint)
+                message["context"]["consent"]["form"] = f"import: {path.name}"
             batch.append((row, message))
             if len(batch) >= batch_size:
                 send()
@@ -181,9 +199,12 @@ def plan_columns(
     rest = "traits" if kind in ("identify", "group") else "properties"
     keys: set[str] = set()
     columns: list[tuple[int, str]] = []
+    consents: list[tuple[int, str, str, str]] = []
     for index, name in enumerate(header):
         if index in taken:
             columns += [(index, _path(target, kind)) for target in taken[index]]
+        elif name.strip().casefold().startswith(CONSENT_PREFIX):
+            consents.append((index, name, *_consent_column(name, path)))
         elif name and name not in REJECT_COLUMNS:
             key = base = snake_case(name) or f"column_{index + 1}"
             suffix = 2
@@ -191,7 +212,39 @@ def plan_columns(
                 key, suffix = f"{base}_{suffix}", suffix + 1
             keys.add(key)
             columns.append((index, f"{rest}.{key}"))
-    return _Plan(kind, event, columns)
+    return _Plan(kind, event, columns, consents)
+
+
+def _consent_column(header: str, path: Path) -> tuple[str, str]:
+    """The (purpose, channel) a consent.<purpose>.<channel> header stands for; Invalid naming it."""
+    parts = header.strip().casefold()[len(CONSENT_PREFIX) :].split(".")
+    purpose, channel = parts[0], parts[1] if len(parts) > 1 else "all"
+    try:
+        if len(parts) > 2:
+            raise InvalidConsent(header, "use consent.<purpose>.<channel>")
+        said = statement(purpose, channel, "granted")
+    except InvalidConsent as error:
+        raise Invalid(f"{path}: column {header!r}: {error.reason}", details={"field": header}) from None
+    return said.purpose, said.channel
+
+
+def _add_consent(message: dict[str, Any], plan: _Plan, cells: list[Cell]) -> None:
+    """The row's consent cells as context.consent statements; InvalidConsent naming the column."""
+    preferences = []
+    for index, header, purpose, channel in plan.consents:
+        value = cells[index]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # Excel keeps 1 as 1.0
+        word = str(value).strip().casefold()
+        if word == "":
+            continue  # an empty cell says nothing
+        status = CONSENT_VALUES.get(word)
+        if status is None:
+            choices = "granted, denied, withdrawn, yes, no, true, false, 1 or 0"
+            raise InvalidConsent(header, f"{str(value)[:40]!r} is not a consent; use {choices}")
+        preferences.append({"purpose": purpose, "channel": channel, "status": status})
+    if preferences:
+        message.setdefault("context", {})["consent"] = {"preferences": preferences}
 
 
 def _mapped_columns(header: list[str], mapping: dict[str, str], path: Path) -> dict[int, list[str]]:

@@ -156,6 +156,13 @@ class LiveFeed:
             )
         for candidate in submission.valid:
             message = candidate.message
+            if candidate.index in result.suppressed:
+                # An erased person's message: the debugger shows that it came, not what it said.
+                self.publish(
+                    source_id,
+                    {"status": "suppressed", "type": message.type, "receivedAt": _iso(received)},
+                )
+                continue
             # `store` fills profile_ids only for messages it wrote: the others were replays.
             stored = result.profile_ids[candidate.index] is not None
             self.publish(

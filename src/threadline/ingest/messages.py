@@ -20,6 +20,7 @@ from threadline.identity import (
     InvalidIdentifier,
     normalise,
 )
+from threadline.privacy import ConsentContext, InvalidConsent, TraitCipher, consent_from_context
 
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 MAX_ID_LENGTH = 200
@@ -51,6 +52,7 @@ class Message:
     previous_id: str | None = None
     group_id: str | None = None
     alias_candidates: list[Identifier] = field(default_factory=list)
+    consent: ConsentContext | None = None  # context.consent, validated (privacy/consent.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,35 @@ def _identifiers_in(
     return found
 
 
+def seal_message(message: Message, cipher: TraitCipher) -> None:
+    """Encrypt the encrypted traits (THREADLINE_ENCRYPTED_TRAITS) wherever the message carries them:
+    traits, properties, context.traits and the profile traits drawn from them. Done before anything
+    stores the message, so no table holds their plaintext (threadline.privacy.encryption)."""
+    if message.traits and cipher.needs_sealing(message.traits):
+        message.traits = cipher.seal_traits(message.traits)
+    if cipher.needs_sealing(message.properties):
+        message.properties = cipher.seal_traits(message.properties)
+    context_traits = message.context.get("traits")
+    if isinstance(context_traits, dict) and cipher.needs_sealing(context_traits):
+        message.context = {**message.context, "traits": cipher.seal_traits(context_traits)}
+    if cipher.needs_sealing(message.profile_traits):
+        message.profile_traits = cipher.seal_traits(message.profile_traits)
+
+
+def seal_raw(raw: Any, cipher: TraitCipher) -> Any:
+    """A rejected message as the quarantine keeps it, with the encrypted traits encrypted too."""
+    if not isinstance(raw, dict):
+        return raw
+    sealed = dict(raw)
+    for key in ("traits", "properties"):
+        if isinstance(raw.get(key), dict):
+            sealed[key] = cipher.seal_traits(raw[key])
+    context = raw.get("context")
+    if isinstance(context, dict) and isinstance(context.get("traits"), dict):
+        sealed["context"] = {**context, "traits": cipher.seal_traits(context["traits"])}
+    return sealed
+
+
 def parse_message(raw: Any, options: ParseOptions, *, forced_type: str | None = None) -> Message:
     """Validate one message; raises InvalidMessage naming the first field that is wrong."""
     if not isinstance(raw, dict):
@@ -135,6 +166,12 @@ def parse_message(raw: Any, options: ParseOptions, *, forced_type: str | None = 
     context_traits = _object(context, "traits", "context.")
     if "device" in context and not isinstance(context["device"], dict):
         raise InvalidMessage("context.device", "must be a JSON object")
+    consent = None
+    if context.get("consent") is not None:  # one dict lookup for the many messages without consent
+        try:
+            consent = consent_from_context(context["consent"])
+        except InvalidConsent as error:
+            raise InvalidMessage(error.field, error.reason) from None
 
     name: str | None = None
     if kind == "track":
@@ -226,4 +263,5 @@ def parse_message(raw: Any, options: ParseOptions, *, forced_type: str | None = 
         previous_id=previous_id,
         group_id=group_id,
         alias_candidates=alias_candidates,
+        consent=consent,
     )

@@ -21,12 +21,20 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from threadline.config import Settings
 from threadline.identity import IdentityGraph, StitchCause, lock_key, priority
 from threadline.ingest.live import live_feed
-from threadline.ingest.messages import InvalidMessage, Message, ParseOptions, parse_message
+from threadline.ingest.messages import (
+    InvalidMessage,
+    Message,
+    ParseOptions,
+    parse_message,
+    seal_message,
+    seal_raw,
+)
 from threadline.ingest.quarantine import quarantine
 from threadline.ingest.sources import SourceInfo
+from threadline.privacy import consent_rows, suppressed_among, trait_cipher
 from threadline.profiles import golden_rules_in
 from threadline.storage import Database, insert_rows
-from threadline.storage.models import Event, TraitChange
+from threadline.storage.models import ConsentRecord, Event, TraitChange
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,8 @@ class IngestResult:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     profile_ids: list[str | None] = field(default_factory=list)  # per input message, None if rejected
+    # Messages dropped because they carry an erased person's identifier (privacy/suppression.py).
+    suppressed: set[int] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -96,6 +106,7 @@ def prepare(
         batch_context=batch_context,
     )
     limit = settings.max_message_bytes
+    cipher = trait_cipher(settings)  # None unless THREADLINE_ENCRYPTED_TRAITS lists traits
     measure = sizes or (lambda raw: len(orjson.dumps(raw)))
     valid: list[_Candidate] = []
     invalid: list[tuple[int, Any, InvalidMessage]] = []
@@ -103,7 +114,10 @@ def prepare(
         try:
             if measure(raw) > limit:
                 raise InvalidMessage(None, f"message is larger than {limit // 1024} KB")
-            valid.append(_Candidate(index, parse_message(raw, options, forced_type=forced_type)))
+            message = parse_message(raw, options, forced_type=forced_type)
+            if cipher is not None:
+                seal_message(message, cipher)
+            valid.append(_Candidate(index, message))
         except InvalidMessage as error:
             invalid.append((index, raw, error))
     return Submission(source, received_at, len(raws), valid, invalid)
@@ -160,7 +174,9 @@ def _retryable(error: DBAPIError) -> bool:
     return "locked" in str(error.orig) or "busy" in str(error.orig)
 
 
-def _quarantine_invalid(conn: Connection, submission: Submission, result: IngestResult) -> None:
+def _quarantine_invalid(
+    conn: Connection, submission: Submission, result: IngestResult, settings: Settings
+) -> None:
     for index, raw, error in submission.invalid:
         is_obj = isinstance(raw, dict)
         message_id = raw.get("messageId") if is_obj else None
@@ -168,7 +184,7 @@ def _quarantine_invalid(conn: Connection, submission: Submission, result: Ingest
             conn,
             source_id=submission.source.id,
             received_at=submission.received_at,
-            payload=orjson.dumps(raw).decode() if _serialisable(raw) else repr(raw),
+            payload=_payload(raw, settings),
             reason=str(error),
             field=error.field,
             message_id=message_id,
@@ -181,7 +197,7 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
     results = [IngestResult(profile_ids=[None] * s.count) for s in submissions]
     fresh: list[tuple[int, _Candidate]] = []  # (submission number, candidate)
     for number, submission in enumerate(submissions):
-        _quarantine_invalid(conn, submission, results[number])
+        _quarantine_invalid(conn, submission, results[number], settings)
     stored = _stored_pairs(conn, [(s.source.id, c.message.message_id) for s in submissions for c in s.valid])
     for number, submission in enumerate(submissions):
         for candidate in submission.valid:
@@ -191,6 +207,9 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
                 continue
             stored.add(key)  # the same messageId twice in one request is stored once too
             fresh.append((number, candidate))
+    if not fresh:
+        return results
+    fresh = _without_suppressed(conn, settings, submissions, fresh, results)
     if not fresh:
         return results
 
@@ -211,6 +230,7 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
 
     events: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
+    consents: list[dict[str, Any]] = []  # context.consent statements, in the event's transaction
     for number, candidate in fresh:
         submission, message = submissions[number], candidate.message
         source = submission.source
@@ -236,18 +256,61 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
                 }
             )
         events.append(_event_row(message, profile.id, source, submission.received_at))
+        if message.consent is not None:
+            consents += consent_rows(
+                profile.id,
+                message.consent,
+                source=source.name,
+                recorded_at=message.timestamp,
+                now=now,
+                message_id=message.message_id,
+                ip=message.context.get("ip"),
+            )
         results[number].profile_ids[candidate.index] = profile.id
         results[number].accepted += 1
     graph.flush()
     for row in events:
         row["profile_id"] = graph.resolve(row["profile_id"])
-    for row in history:
+    for row in (*history, *consents):
         row["profile_id"] = graph.resolve(row["profile_id"])
     insert_rows(conn, Event, events)
     insert_rows(conn, TraitChange, history)
+    insert_rows(conn, ConsentRecord, consents)
     for result in results:
         result.profile_ids = [graph.resolve(p) if p else None for p in result.profile_ids]
     return results
+
+
+def _without_suppressed(
+    conn: Connection,
+    settings: Settings,
+    submissions: Sequence[Submission],
+    fresh: list[tuple[int, _Candidate]],
+    results: list[IngestResult],
+) -> list[tuple[int, _Candidate]]:
+    """Drop messages carrying an erased person's identifier: an erasure must stick. They are neither
+    stored nor quarantined (that would keep the erased data); one indexed read per batch."""
+    carried = (i for _, c in fresh for i in (*c.message.identifiers, *c.message.alias_candidates))
+    hit = suppressed_among(conn, settings, {(i.kind, i.value) for i in carried})
+    if not hit:
+        return fresh
+    kept = []
+    for number, candidate in fresh:
+        message = candidate.message
+        if any(f"{i.kind}:{i.value}" in hit for i in (*message.identifiers, *message.alias_candidates)):
+            results[number].suppressed.add(candidate.index)
+        else:
+            kept.append((number, candidate))
+    log.info("ingest: dropped %d message(s) for erased people", len(fresh) - len(kept))
+    return kept
+
+
+def _payload(raw: Any, settings: Settings) -> str:
+    """A rejected message as the quarantine keeps it; its encrypted traits stay encrypted there too."""
+    cipher = trait_cipher(settings)
+    if cipher is not None:
+        raw = seal_raw(raw, cipher)
+    return orjson.dumps(raw).decode() if _serialisable(raw) else repr(raw)
 
 
 def _serialisable(raw: Any) -> bool:

@@ -52,6 +52,19 @@ def create_source(db: Database, name: str, channel: str, *, now: datetime) -> So
         return _info(row)
 
 
+def internal_source(db: Database, name: str, *, now: datetime) -> SourceInfo:
+    """A source for what Threadline itself writes through the write path (e.g. a correction asked for
+    in a privacy request), made on first use. Revoked from birth: its write key opens nothing."""
+    with db.write() as session:
+        row = session.scalar(select(Source).where(Source.name == name))
+        if row is None:
+            key = secrets.token_urlsafe(24)
+            row = Source(name=name, channel="other", write_key=key, created_at=now, revoked_at=now)
+            session.add(row)
+            session.flush()
+        return _info(row)
+
+
 def list_sources(db: Database) -> list[SourceInfo]:
     with db.read() as session:
         return [_info(row) for row in session.scalars(select(Source).order_by(Source.name))]

@@ -41,9 +41,27 @@ def prune_jobs(db: Database, settings: Settings, payload: dict[str, Any], clock:
     return {"deleted": prune_finished(db, before=clock() - timedelta(days=days))}
 
 
+def privacy_retention(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Remove what the workspace's retention policy says has expired; answers rows removed per class."""
+    from threadline.privacy import apply_retention
+
+    # Someone's "run now" names them (an ID, no personal data); the daily run names no one.
+    requested_by = payload.get("requested_by")
+    report = apply_retention(
+        db,
+        now=clock(),
+        via=str(payload.get("via", "worker")),
+        requested_by=requested_by if isinstance(requested_by, int) else None,
+    )
+    return report.counts()
+
+
 _KINDS: dict[str, Handler] = {
     "resolve": resolve,
     "prune-jobs": prune_jobs,
+    "privacy.retention": privacy_retention,
 }
 
 

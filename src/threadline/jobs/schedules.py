@@ -55,6 +55,8 @@ def schedules_for(settings: Settings) -> list[Schedule]:
         )
     if settings.jobs_keep_days:
         schedules.append(Schedule("prune-jobs", timedelta(days=1)))
+    # Always on: the workspace's policy (threadline.privacy) says what expires, keeping all turns it off.
+    schedules.append(Schedule("privacy.retention", timedelta(days=1), anchor=timedelta(hours=2)))
     return schedules
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from threadline.accounts import LockoutPolicy, end_session, sign_in
+from threadline.api.rate_limits import retry_after
 from threadline.web.auditing import audit
 from threadline.web.i18n import N_
 from threadline.web.render import render
@@ -15,6 +16,7 @@ from threadline.web.session import check_csrf, session_secret, start_browser_ses
 
 router = APIRouter(include_in_schema=False)
 WRONG = N_("Wrong email or password.")
+TOO_MANY = N_("Too many sign-in attempts from your network. Wait a minute and try again.")
 
 
 def _safe_next(target: str) -> str:
@@ -42,6 +44,23 @@ def login(
 ) -> Response:
     check_csrf(request, csrf)
     now = request.app.state.clock()
+    # Per client IP, before any password is checked: a script trying many accounts from one address
+    # meets this, one trying one account meets the lockout (THREADLINE_LOGIN_RATE_LIMIT).
+    client = request.client.host if request.client else "unknown"
+    wait = request.app.state.sign_in_limits.take(client, now=now.timestamp())
+    if wait:
+        audit(request, None, "sign_in_limited", "session")
+        response = render(
+            request,
+            "login.html",
+            429,
+            next=_safe_next(next),
+            error=TOO_MANY,
+            email=email,
+            locked_until=None,
+        )
+        response.headers["Retry-After"] = retry_after(wait)
+        return response
     outcome = sign_in(
         request.app.state.db,
         email,

@@ -16,7 +16,7 @@ from threadline.config import CHANNELS
 from threadline.errors import Conflict, Forbidden, Invalid, NotFound
 from threadline.identity import get_merge, unmerge
 from threadline.ingest import MESSAGE_TYPES, list_sources
-from threadline.privacy import Actor, record
+from threadline.privacy import Actor, Disclosure, disclosure_for, record
 from threadline.profiles import (
     CustomerQuery,
     ProfileNotFound,
@@ -50,6 +50,11 @@ FILTERS = ("q", "channel", "owner", "source", "tag", "seen_within_days", "sort")
 def _scope(request: Request, user: UserInfo) -> tuple[Database, Viewer, Actor]:
     db: Database = request.app.state.db
     return db, viewer_for(db, user.id, user.role), actor_of(request, user.id)
+
+
+def _disclosure(request: Request, viewer: Viewer) -> Disclosure:
+    """Personal data in clear for viewers with the pii permission, masked for the others."""
+    return disclosure_for(request.app.state.settings, reveal=viewer.can("pii"))
 
 
 def _query(
@@ -93,6 +98,7 @@ def customers(request: Request, user: WebUser, page: int = 1) -> Response:
         rows, total = list_customers(
             db, viewer, query, region=settings.default_region, now=request.app.state.clock()
         )
+        rows = [_disclosure(request, viewer).customer(row) for row in rows]
         error = None
     except Invalid as problem:
         query, params, rows, total, error = CustomerQuery(), {}, [], 0, problem.message
@@ -114,6 +120,7 @@ def customers(request: Request, user: WebUser, page: int = 1) -> Response:
         can_export=viewer.can("export"),
         can_transfer=viewer.can("transfer"),
         can_edit=viewer.can("edit"),
+        masked=not viewer.can("pii"),
         error=error,
     )
 
@@ -126,6 +133,7 @@ def export(request: Request, user: WebUser) -> Response:
     now = request.app.state.clock()
     rows = export_customers(db, viewer, query, region=settings.default_region, now=now)
     first = next(rows, None)  # raises Forbidden before anything is streamed
+    disclosure = _disclosure(request, viewer)
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
@@ -134,7 +142,7 @@ def export(request: Request, user: WebUser) -> Response:
             writer = csv.DictWriter(buffer, fieldnames=list(first))
             writer.writeheader()
             for row in (first, *rows):
-                writer.writerow(row)
+                writer.writerow(disclosure.export_row(row))
                 count += 1
                 if buffer.tell() > 64_000:
                     yield buffer.getvalue()
@@ -142,7 +150,7 @@ def export(request: Request, user: WebUser) -> Response:
                     buffer.truncate()
         yield buffer.getvalue()
         # The search text may itself be personal data (a phone number): only the filter names go in.
-        details = {"count": count, "filters": sorted(params)}
+        details = {"count": count, "filters": sorted(params), "masked": not disclosure.reveal}
         record(db, actor, "export", "customers", None, at=now, details=details)
 
     headers = {"Content-Disposition": 'attachment; filename="customers.csv"'}
@@ -236,8 +244,9 @@ def customer(
     record(db, actor, "view", "profile", profile_id, at=now, details={"via": "web"})
     status, error = 200, None
     can_change = may_change(db, viewer, view["id"])
+    disclosure = _disclosure(request, viewer)
     try:
-        timeline = _timeline(db, viewer, profile_id, channel, type, cursor)
+        timeline = disclosure.timeline(_timeline(db, viewer, profile_id, channel, type, cursor))
     except Invalid:
         timeline, status, error = {"events": [], "next_cursor": None}, 400, BROKEN_CURSOR
     return render(
@@ -245,7 +254,8 @@ def customer(
         "customer.html",
         status,
         user=user,
-        p=view,
+        p=disclosure.profile(view),
+        masked=not disclosure.reveal,
         rule_names=RULE_NAMES,
         timeline=timeline,
         channel=channel,
@@ -333,7 +343,9 @@ def customer_timeline(
     """The next page of the 360 page's timeline as list items, which htmx appends as one scrolls."""
     db, viewer, actor = _scope(request, user)
     try:
-        timeline = _timeline(db, viewer, profile_id, channel, type, cursor)
+        timeline = _disclosure(request, viewer).timeline(
+            _timeline(db, viewer, profile_id, channel, type, cursor)
+        )
     except ProfileNotFound as problem:
         return _not_found(request, user, actor, profile_id, problem)
     except Invalid:

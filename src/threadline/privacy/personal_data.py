@@ -1,0 +1,421 @@
+"""Where a customer's personal data lives: one holder per table, each able to export and to erase it.
+
+Access exports and erasures walk the same list, so what one finds the other removes. Every table of the
+schema is either covered by a holder here or named in NO_CUSTOMER_DATA with the reason it holds none;
+tests/test_erasure.py fails when a new table is neither, so a capability that adds a table (follow-ups,
+conversations, loyalty...) decides here how it is exported and erased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, or_, select, update
+
+from threadline.storage.models import (
+    AuditEntry,
+    ConsentRecord,
+    Event,
+    Identity,
+    MatchCandidate,
+    Merge,
+    PrivacyRequest,
+    PrivacyRequestEntry,
+    ProcessingRestriction,
+    Profile,
+    ProfileMember,
+    QuarantinedMessage,
+    Source,
+    TraitChange,
+)
+
+# Anonymised events move to this one profile, which is never live (it names itself as its survivor), so
+# counts and sums over events stay right while nothing links them back to a person.
+ERASED_PROFILE_ID = "erased"
+_CHUNK = 500
+
+NO_CUSTOMER_DATA = {
+    "sources": "channels and their write keys",
+    "teams": "the organisation's teams",
+    "users": "staff accounts (a staff member's own data, not a customer's)",
+    "api_tokens": "staff tokens, stored as hashes",
+    "saved_views": "staff's saved list queries",
+    "user_sessions": "staff sign-ins",
+    "sign_in_failures": "keyed hashes of emails that failed to sign in",
+    "resolution_runs": "counts of each resolver run",
+    "workspace_settings": "the team's settings",
+    "jobs": "background work; payloads carry ids, never personal data",
+    "suppressions": "keyed hashes of erased identifiers: what keeps an erasure in force",
+    "privacy_request_log": "erased with its request (see the privacy_requests holder)",
+}
+
+
+@dataclass(slots=True)
+class Person:
+    """A data subject as the database knows them: a live profile and every profile merged into it."""
+
+    live_id: str
+    profile_ids: list[str]
+    identifiers: list[tuple[str, str]] = field(default_factory=list)  # (kind, value), normalised
+    display_names: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ErasurePolicy:
+    """What erasure does to events: delete them, or keep them anonymised for aggregates (order counts,
+    revenue) with only the listed properties."""
+
+    events: str = "anonymise"  # anonymise | delete
+    keep_properties: tuple[str, ...] = (
+        "revenue",
+        "total",
+        "subtotal",
+        "value",
+        "price",
+        "quantity",
+        "currency",
+        "tax",
+        "shipping",
+        "discount",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    table: str
+    export: Callable[[Connection, Person], Any] | None
+    erase: Callable[[Connection, Person, ErasurePolicy], int]
+    section: str = ""  # its name in an access export, when not the table's
+
+    @property
+    def name(self) -> str:
+        return self.section or self.table
+
+
+def find_person(conn: Connection, live_id: str) -> Person:
+    ids = [
+        live_id,
+        *conn.scalars(select(Profile.id).where(Profile.merged_into == live_id).order_by(Profile.id)),
+    ]
+    idents = conn.execute(
+        select(Identity.kind, Identity.value).where(Identity.profile_id.in_(ids)).order_by(Identity.id)
+    ).all()
+    names = [n for n in conn.scalars(select(Profile.display_name).where(Profile.id.in_(ids))) if n]
+    return Person(live_id, ids, [(k, v) for k, v in idents], sorted(set(names)))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat() + "Z"
+
+
+def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
+    out = []
+    for row in conn.execute(query):
+        out.append({k: (_iso(v) if isinstance(v, datetime) else v) for k, v in row._mapping.items()})
+    return out
+
+
+def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+# -- profiles ------------------------------------------------------------------------------------
+def _export_profile(conn: Connection, person: Person) -> dict[str, Any]:
+    row = conn.execute(select(Profile.__table__).where(Profile.id == person.live_id)).one()
+    return {
+        "id": row.id,
+        "display_name": row.display_name,
+        "traits": row.traits,
+        "trait_sources": row.trait_meta,
+        "channels": row.channels,
+        "tags": row.tags,
+        "first_seen": _iso(row.first_seen),
+        "last_seen": _iso(row.last_seen),
+        "event_count": row.event_count,
+        "merged_profile_ids": person.profile_ids[1:],
+    }
+
+
+def _erase_profiles(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    # Merged-away rows first: nothing points at them but the live row's lineage.
+    merged = person.profile_ids[1:]
+    removed = 0
+    for chunk in _chunks(merged):
+        removed += conn.execute(delete(Profile).where(Profile.id.in_(chunk))).rowcount
+    removed += conn.execute(delete(Profile).where(Profile.id == person.live_id)).rowcount
+    return removed
+
+
+# -- identities, trait history, consents, sharing ------------------------------------------------------
+def _export_identities(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(Identity.kind, Identity.value, Identity.first_seen, Source.name.label("source"))
+        .outerjoin(Source, Source.id == Identity.source_id)
+        .where(Identity.profile_id.in_(person.profile_ids))
+        .order_by(Identity.first_seen, Identity.id),
+    )
+
+
+def _export_trait_history(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(TraitChange.key, TraitChange.value, TraitChange.observed_at, Source.name.label("source"))
+        .join(Source, Source.id == TraitChange.source_id)
+        .where(TraitChange.profile_id.in_(person.profile_ids))
+        .order_by(TraitChange.observed_at, TraitChange.id),
+    )
+
+
+def _export_consents(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            ConsentRecord.purpose,
+            ConsentRecord.channel,
+            ConsentRecord.status,
+            ConsentRecord.source,
+            ConsentRecord.recorded_at,
+            ConsentRecord.evidence,
+        )
+        .where(ConsentRecord.profile_id.in_(person.profile_ids))
+        .order_by(ConsentRecord.recorded_at, ConsentRecord.id),
+    )
+
+
+def _export_restriction(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(ProcessingRestriction.since).where(ProcessingRestriction.profile_id.in_(person.profile_ids)),
+    )
+
+
+def _deleting(model: Any, column: str) -> Callable[[Connection, Person, ErasurePolicy], int]:
+    def erase(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+        col = getattr(model, column)
+        return sum(
+            conn.execute(delete(model).where(col.in_(chunk))).rowcount
+            for chunk in _chunks(person.profile_ids)
+        )
+
+    return erase
+
+
+# -- events ----------------------------------------------------------------------------------------------
+def _export_events(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            Event.timestamp,
+            Event.channel,
+            Event.type,
+            Event.name,
+            Source.name.label("source"),
+            Event.message_id,
+            Event.user_id,
+            Event.anonymous_id,
+            Event.properties,
+            Event.traits,
+            Event.context,
+        )
+        .join(Source, Source.id == Event.source_id)
+        .where(Event.profile_id.in_(person.profile_ids))
+        .order_by(Event.timestamp, Event.id),
+    )
+
+
+def _erase_events(conn: Connection, person: Person, policy: ErasurePolicy) -> int:
+    where = Event.profile_id.in_(person.profile_ids)
+    if policy.events == "delete":
+        return conn.execute(delete(Event).where(where)).rowcount
+    ensure_erased_profile(conn)
+    keep = set(policy.keep_properties)
+    changed = 0
+    rows = conn.execute(select(Event.id, Event.properties).where(where)).all()
+    for chunk in _chunks(rows):
+        for event_id, properties in chunk:
+            kept = {
+                k: v
+                for k, v in (properties or {}).items()
+                if k in keep and (v is None or isinstance(v, int | float | bool) or k == "currency")
+            }
+            conn.execute(
+                update(Event)
+                .where(Event.id == event_id)
+                .values(
+                    profile_id=ERASED_PROFILE_ID,
+                    original_profile_id=ERASED_PROFILE_ID,
+                    user_id=None,
+                    anonymous_id=None,
+                    properties=kept,
+                    traits=None,
+                    context={},
+                )
+            )
+            changed += 1
+    return changed
+
+
+def ensure_erased_profile(conn: Connection) -> None:
+    if conn.scalar(select(Profile.id).where(Profile.id == ERASED_PROFILE_ID)) is not None:
+        return
+    epoch = datetime(1970, 1, 1)
+    conn.execute(
+        Profile.__table__.insert().values(
+            id=ERASED_PROFILE_ID,
+            created_at=epoch,
+            first_seen=epoch,
+            last_seen=epoch,
+            event_count=0,
+            traits={},
+            trait_meta={},
+            channels={},
+            tags=[],
+            merged_into=ERASED_PROFILE_ID,
+            merged_at=epoch,
+        )
+    )
+
+
+# -- lineage and resolver pairs ----------------------------------------------------------------------------
+def _export_merges(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    # Only merges inside the person: a blocked or undone merge names another customer's profile.
+    return _rows(
+        conn,
+        select(Merge.created_at, Merge.trigger, Merge.identifier_kind, Merge.identifier_value, Merge.reason)
+        .where(
+            Merge.status == "merged",
+            Merge.survivor_id.in_(person.profile_ids),
+            Merge.merged_id.in_(person.profile_ids),
+        )
+        .order_by(Merge.id),
+    )
+
+
+def _erase_merges(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    # Every row naming the person goes, blocked and undone ones too: they carry the person's identifiers
+    # and snapshots of their traits.
+    removed = 0
+    for chunk in _chunks(person.profile_ids):
+        removed += conn.execute(
+            delete(Merge).where(or_(Merge.survivor_id.in_(chunk), Merge.merged_id.in_(chunk)))
+        ).rowcount
+    return removed
+
+
+def _erase_candidates(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    removed = 0
+    for chunk in _chunks(person.profile_ids):
+        removed += conn.execute(
+            delete(MatchCandidate).where(
+                or_(MatchCandidate.left_id.in_(chunk), MatchCandidate.right_id.in_(chunk))
+            )
+        ).rowcount
+    return removed
+
+
+# -- quarantine: rejected messages that carried the person's identifiers ----------------------------------
+def _quarantine_where(person: Person) -> Any:
+    needles = sorted({v.lower() for _, v in person.identifiers if len(v) >= 5})
+    if not needles:
+        return None
+    return or_(*(func.lower(QuarantinedMessage.payload).contains(n, autoescape=True) for n in needles))
+
+
+def _export_quarantine(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    where = _quarantine_where(person)
+    if where is None:
+        return []
+    return _rows(
+        conn,
+        select(
+            QuarantinedMessage.received_at,
+            QuarantinedMessage.field,
+            QuarantinedMessage.reason,
+            QuarantinedMessage.payload,
+        )
+        .where(where)
+        .order_by(QuarantinedMessage.id),
+    )
+
+
+def _erase_quarantine(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    where = _quarantine_where(person)
+    return 0 if where is None else conn.execute(delete(QuarantinedMessage).where(where)).rowcount
+
+
+# -- the person's own privacy requests and the audit trail ------------------------------------------------
+def _export_requests(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            PrivacyRequest.id,
+            PrivacyRequest.kind,
+            PrivacyRequest.regulation,
+            PrivacyRequest.status,
+            PrivacyRequest.received_at,
+            PrivacyRequest.due_at,
+            PrivacyRequest.completed_at,
+        )
+        .where(PrivacyRequest.profile_id.in_(person.profile_ids))
+        .order_by(PrivacyRequest.id),
+    )
+
+
+def _erase_requests(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    """Requests stay as the record that they were handled, without what could identify the person."""
+    ids = list(
+        conn.scalars(select(PrivacyRequest.id).where(PrivacyRequest.profile_id.in_(person.profile_ids)))
+    )
+    for chunk in _chunks(ids):
+        conn.execute(
+            update(PrivacyRequest)
+            .where(PrivacyRequest.id.in_(chunk))
+            .values(profile_id=None, requester=None, subject=None, details={})
+        )
+        conn.execute(
+            update(PrivacyRequestEntry).where(PrivacyRequestEntry.request_id.in_(chunk)).values(note=None)
+        )
+    return len(ids)
+
+
+def _export_audit(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    # What was done with the person's record and when; who did it is a staff member's data, not theirs.
+    return _rows(
+        conn,
+        select(AuditEntry.at, AuditEntry.action, AuditEntry.object_type)
+        .where(AuditEntry.object_type == "profile", AuditEntry.object_id.in_(person.profile_ids))
+        .order_by(AuditEntry.id),
+    )
+
+
+def _keep(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    return 0
+
+
+HOLDERS: tuple[Holder, ...] = (
+    Holder("identities", _export_identities, _deleting(Identity, "profile_id")),
+    Holder("trait_history", _export_trait_history, _deleting(TraitChange, "profile_id")),
+    Holder("events", _export_events, _erase_events),
+    Holder("consent_records", _export_consents, _deleting(ConsentRecord, "profile_id"), "consents"),
+    Holder(
+        "processing_restrictions",
+        _export_restriction,
+        _deleting(ProcessingRestriction, "profile_id"),
+        "restriction",
+    ),
+    Holder("profile_members", None, _deleting(ProfileMember, "profile_id")),
+    Holder("merges", _export_merges, _erase_merges),
+    Holder("match_candidates", None, _erase_candidates),
+    Holder("quarantine", _export_quarantine, _erase_quarantine),
+    Holder("privacy_requests", _export_requests, _erase_requests),
+    # Audit entries hold the profile id, never personal data (privacy/audit.py): they stay, so the
+    # erasure itself remains on record.
+    Holder("audit_log", _export_audit, _keep, "audit"),
+    # Last: the rows above point at the profiles.
+    Holder("profiles", _export_profile, _erase_profiles, "profile"),
+)
