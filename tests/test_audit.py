@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from tests.factories import make_token
 from tests.test_web_pages import csrf_of, sign_in
 from threadline.app import create_app
+from threadline.clock import utcnow
 from threadline.config import Settings
-from threadline.privacy import search_audit
+from threadline.privacy import Actor, record, search_audit
 from threadline.storage import Database
 
 
@@ -62,3 +66,13 @@ def test_no_route_can_change_the_audit_log(settings: Settings, db: Database) -> 
         path = getattr(route, "path", "")
         if re.search(r"audit", path):
             assert getattr(route, "methods", {"GET"}) <= {"GET", "HEAD"}, path
+
+
+def test_the_database_refuses_to_change_or_delete_an_audit_entry(db: Database) -> None:
+    """Append-only below the app too (storage/append_only.py): any SQL that reaches the database."""
+    record(db, Actor(None), "view", "profile", "p1", at=utcnow())
+    for statement in ("UPDATE audit_log SET action = 'nothing'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), db.write() as session:
+            session.execute(text(statement))
+    [entry] = search_audit(db)
+    assert entry.action == "view"

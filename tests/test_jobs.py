@@ -348,8 +348,8 @@ def test_the_scheduled_resolve_job_runs_identity_resolution(
     web, store = make_source(db), make_source(db, "store-pos", "store")
     send(db, settings, web, *background(400), *[identify(p) for p in PEOPLE])
     send(db, settings, store, *[identify(p) for p in TWINS])
-    daily = settings.model_copy(update={"jobs_keep_days": 0})  # only the resolve schedule
-    outcomes = Worker(db, daily, clock=clock, name="w1").run_until_idle()
+    daily = [s for s in schedules_for(settings) if s.kind == "resolve"]  # only the resolve schedule
+    outcomes = Worker(db, settings, clock=clock, name="w1", schedules=daily).run_until_idle()
     assert [(o.kind, o.status) for o in outcomes] == [("resolve", DONE)], list_jobs(db)[0].last_error
     [job] = list_jobs(db, kind="resolve")
     assert job.dedupe_key == "resolve:2026-11-23T03:00" and job.run_at == datetime(2026, 11, 23, 3)
@@ -357,9 +357,9 @@ def test_the_scheduled_resolve_job_runs_identity_resolution(
         [run] = session.scalars(select(ResolutionRun)).all()
         assert run.status == "done" and run.profiles > 100 and run.started_at == NOW
     # A second worker the same day finds the occurrence taken; the next day's runs again.
-    assert Worker(db, daily, clock=clock, name="w2").run_until_idle() == []
+    assert Worker(db, settings, clock=clock, name="w2", schedules=daily).run_until_idle() == []
     clock.advance(days=1)
-    assert [o.status for o in Worker(db, daily, clock=clock).run_until_idle()] == [DONE]
+    assert [o.status for o in Worker(db, settings, clock=clock, schedules=daily).run_until_idle()] == [DONE]
 
 
 # The CLI and the REST API.

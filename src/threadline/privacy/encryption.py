@@ -86,7 +86,7 @@ class TraitCipher:
         return {k: self.seal(k, v) for k, v in values.items()}
 
     def needs_sealing(self, values: Mapping[str, Any] | None) -> bool:
-        return bool(values) and not self.traits.isdisjoint(values)  # type: ignore[arg-type]
+        return values is not None and not self.traits.isdisjoint(values)
 
     def open(self, trait: str, value: Any) -> Any:
         """The plaintext of a sealed value (anything else as it is); raises CannotDecrypt."""
@@ -105,12 +105,6 @@ class TraitCipher:
                 "the value does not open with its key (tampered, or another trait's)"
             ) from None
         return orjson.loads(plain)
-
-    def current(self, trait: str, value: Any) -> bool:
-        """Whether a stored value is as the newest key and the trait list want it."""
-        if is_sealed(value):
-            return key_id_of(value) == self.newest.id
-        return self.seal(trait, value) == value
 
     def reseal(self, trait: str, value: Any) -> Any:
         """`value` under the newest key: an older key's value re-encrypted, a plaintext one of an

@@ -167,9 +167,10 @@ def _quarantined(values: dict[str, Any], cipher: TraitCipher) -> dict[str, Any]:
         if isinstance(raw.get(part), dict) and (sealed := _reseal_traits(raw[part], cipher)) is not None:
             fresh[part] = sealed
     context = raw.get("context")
-    traits = context.get("traits") if isinstance(context, dict) else None
-    if isinstance(traits, dict) and (sealed := _reseal_traits(traits, cipher)) is not None:
-        fresh["context"] = {**context, "traits": sealed}
+    if isinstance(context, dict) and isinstance(context.get("traits"), dict):
+        sealed = _reseal_traits(context["traits"], cipher)
+        if sealed is not None:
+            fresh["context"] = {**context, "traits": sealed}
     return {"payload": orjson.dumps(fresh).decode()} if fresh != raw else {}
 
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from threadline.accounts import Viewer, viewer_for
+from threadline.accounts import UserInfo, Viewer, viewer_for
 from threadline.privacy import (
     ALL,
     CHANNELS,
@@ -83,7 +83,9 @@ def _names() -> dict[str, Any]:
     }
 
 
-def _denied(request: Request, user: Any, actor: Actor, profile_id: str, error: CustomerNotFound) -> Response:
+def _denied(
+    request: Request, user: UserInfo, actor: Actor, profile_id: str, error: CustomerNotFound
+) -> Response:
     """The 360 page's 404: says nothing about whether the customer exists; the attempt is audited."""
     scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
     details = {"out_of_scope": scoped, "via": "web"}
@@ -100,7 +102,7 @@ def _denied(request: Request, user: Any, actor: Actor, profile_id: str, error: C
 
 
 def _panel(
-    request: Request, user: Any, db: Database, viewer: Viewer, profile_id: str, status: int = 200
+    request: Request, user: UserInfo, db: Database, viewer: Viewer, profile_id: str, status: int = 200
 ) -> Response:
     state = consent_state(db, profile_id, viewer=viewer)
     live = state["profile_id"]
