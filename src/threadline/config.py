@@ -173,6 +173,33 @@ class Settings(BaseSettings):
         "a copy of the database alone cannot test guessed emails against the list.",
     )
 
+    # Outbound messages (threadline.messaging, docs/messaging.md).
+    smtp_host: str = Field(
+        "",
+        description="Host name of the SMTP relay that sends email. Empty means sending is disabled: "
+        "messages are stored and stay queued, saying so.",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="Port of the SMTP relay.")
+    smtp_username: str = Field(
+        "", description="User name for the SMTP relay; empty means no login (a relay that trusts the host)."
+    )
+    smtp_password: str = Field("", description="Password for the SMTP relay; from the environment only.")
+    smtp_starttls: bool = Field(
+        True,
+        description="Upgrade the SMTP connection with STARTTLS before logging in and sending; turn it off "
+        "only for a relay on the same host or private network.",
+    )
+    mail_from: str = Field(
+        "",
+        description="The From address of email Threadline sends (e.g. Shop <news@shop.example>); needed "
+        "when THREADLINE_SMTP_HOST is set.",
+    )
+    public_url: str = Field(
+        "",
+        description="Base URL customers reach this Threadline at (e.g. https://crm.shop.example), for links "
+        "in messages such as unsubscribe links; needed when THREADLINE_SMTP_HOST is set.",
+    )
+
     # Protection (docs/privacy.md#protection): masking, field-level encryption, rate limits.
     masked_traits: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_MASKED_TRAITS),
@@ -251,6 +278,18 @@ class Settings(BaseSettings):
                 f"THREADLINE_ENCRYPTED_TRAITS: {', '.join(refused)} cannot be encrypted: identifiers and "
                 "names must stay searchable (they are masked for roles without the pii permission)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_mail(self) -> Settings:
+        """Every email carries a From address and an unsubscribe link (docs/messaging.md): a relay
+        without them would send mail that breaks the law or the rules of mailbox providers."""
+        if self.smtp_host:
+            missing = [
+                f"THREADLINE_{name.upper()}" for name in ("mail_from", "public_url") if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"THREADLINE_SMTP_HOST is set but {' and '.join(missing)} is not")
         return self
 
     @field_validator("sqlite_synchronous")

@@ -52,14 +52,17 @@ def create_source(db: Database, name: str, channel: str, *, now: datetime) -> So
         return _info(row)
 
 
-def internal_source(db: Database, name: str, *, now: datetime) -> SourceInfo:
+def internal_source(db: Database, name: str, *, now: datetime, channel: str = "other") -> SourceInfo:
     """A source for what Threadline itself writes through the write path (e.g. a correction asked for
-    in a privacy request), made on first use. Revoked from birth: its write key opens nothing."""
+    in a privacy request), made on first use. Revoked from birth: its write key opens nothing. Its
+    `channel` is the channel its events show on the timeline (messaging's are "email")."""
+    if channel not in CHANNELS:
+        raise Invalid(f"channel: must be one of {', '.join(CHANNELS)}", details={"field": "channel"})
     with db.write() as session:
         row = session.scalar(select(Source).where(Source.name == name))
         if row is None:
             key = secrets.token_urlsafe(24)
-            row = Source(name=name, channel="other", write_key=key, created_at=now, revoked_at=now)
+            row = Source(name=name, channel=channel, write_key=key, created_at=now, revoked_at=now)
             session.add(row)
             session.flush()
         return _info(row)

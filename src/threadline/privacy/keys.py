@@ -11,7 +11,7 @@ import hmac
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
 from threadline.config import Settings
 from threadline.storage.models import WorkspaceSetting
@@ -29,7 +29,7 @@ def privacy_key(conn: Connection, settings: Settings) -> bytes:
         if not salt:
             salt = secrets.token_hex(32)
             conn.execute(
-                WorkspaceSetting.__table__.insert().values(
+                insert(WorkspaceSetting).values(
                     key=SALT_KEY, value=salt, updated_at=datetime.now(), updated_by=None
                 )
             )

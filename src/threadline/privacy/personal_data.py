@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from threadline.storage.models import (
     AuditEntry,
@@ -265,7 +265,7 @@ def ensure_erased_profile(conn: Connection) -> None:
         return
     epoch = datetime(1970, 1, 1)
     conn.execute(
-        Profile.__table__.insert().values(
+        insert(Profile).values(
             id=ERASED_PROFILE_ID,
             created_at=epoch,
             first_seen=epoch,

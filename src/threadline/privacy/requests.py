@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from threadline.accounts import Viewer
 from threadline.config import Settings
@@ -96,7 +97,7 @@ def _log(
     conn: Connection, request_id: int, action: str, user_id: int | None, at: datetime, note: str | None
 ) -> None:
     conn.execute(
-        PrivacyRequestEntry.__table__.insert().values(
+        insert(PrivacyRequestEntry).values(
             request_id=request_id, at=at, user_id=user_id, action=action, note=(note or None) and note[:2000]
         )
     )
@@ -157,7 +158,7 @@ def create_request(
             profile_id = find_subject(conn, str(subject or requester), region=settings.default_region)
         request_id = int(
             conn.execute(
-                PrivacyRequest.__table__.insert()
+                insert(PrivacyRequest)
                 .values(
                     kind=kind,
                     regulation=regulation,
@@ -234,7 +235,7 @@ def list_requests(
         return [_view(row, []) for row in session.scalars(query)]
 
 
-def _open_row(session: Any, request_id: int) -> PrivacyRequest:
+def _open_row(session: Session, request_id: int) -> PrivacyRequest:
     row = session.get(PrivacyRequest, request_id, with_for_update=True)
     if row is None:
         raise NotFound(f"privacy request {request_id} does not exist")

@@ -507,3 +507,30 @@ class Suppression(Base):
     kind: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     request_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class OutboundMessage(Base):
+    """A message Threadline sent, or was asked to send, to a customer (threadline.messaging): the
+    delivery log. The address and the bodies are personal data, erased with the person."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (Index("ix_outbound_messages_profile", "profile_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(32))  # the live profile when it was asked for
+    channel: Mapped[str] = mapped_column(String(20))  # email (sms, webhook later)
+    purpose: Mapped[str] = mapped_column(String(20))  # marketing | analytics | personalisation | service
+    to_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # queued | sending | sent | failed | refused; `sending` is held only during the relay's conversation
+    status: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why refused, failed or still queued
+    message_id_header: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # hand-overs to the relay begun
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # staff user, or NULL
+    origin: Mapped[str] = mapped_column(String(40))  # manual | journey | service: who asked
