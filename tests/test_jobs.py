@@ -278,10 +278,11 @@ def test_the_settings_turn_schedules_on_and_off(settings: Settings) -> None:
         "resolve every 24 h from 03:00 UTC",
         "prune-jobs every 24 h from 00:00 UTC",
         "privacy.retention every 24 h from 02:00 UTC",
+        "privacy.request-reminders every 24 h from 07:00 UTC",
     ]
     off = settings.model_copy(update={"resolve_every_hours": 0, "jobs_keep_days": 0})
     # Retention has no switch: a policy that keeps everything removes nothing (docs/privacy.md).
-    assert [s.kind for s in schedules_for(off)] == ["privacy.retention"]
+    assert [s.kind for s in schedules_for(off)] == ["privacy.retention", "privacy.request-reminders"]
 
 
 def test_two_schedulers_queue_each_occurrence_once(settings: Settings, db: Database) -> None:

@@ -15,6 +15,7 @@ from threadline.accounts import Viewer, create_user
 from threadline.clock import utcnow
 from threadline.config import Settings
 from threadline.errors import Conflict, Invalid, NotFound
+from threadline.jobs import DONE, Worker, handlers, schedules_for
 from threadline.privacy import (
     carry_out,
     check_send,
@@ -237,3 +238,21 @@ def test_the_pages_walk_a_request_through(db: Database, settings: Settings, serv
     with httpx.Client(base_url=server.url) as http:
         sign_in(http, "agent@example.com")
         assert http.get("/privacy").status_code == 403
+
+
+def test_the_worker_reminds_daily(db: Database, settings: Settings) -> None:
+    customer(db, settings)
+    soon = create_request(
+        db,
+        settings,
+        kind="erasure",
+        subject="ivy@example.com",
+        received_at=NOW - timedelta(days=26),
+        user_id=None,
+    )
+    [daily] = [s for s in schedules_for(settings) if s.kind == "privacy.request-reminders"]
+    kind = "privacy.request-reminders"
+    worker = Worker(db, settings, clock=lambda: NOW, kinds={kind: handlers()[kind]}, schedules=[daily])
+    [outcome] = worker.run_until_idle()
+    assert outcome.status == DONE
+    assert [e["action"] for e in get_request(db, soon).log][-1] == "reminder"

@@ -58,10 +58,20 @@ def privacy_retention(
     return report.counts()
 
 
+def privacy_request_reminders(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Log a reminder on every open data subject request due within a week (privacy/requests.py)."""
+    from threadline.privacy import remind_due
+
+    return {"reminded": len(remind_due(db, now=clock()))}
+
+
 _KINDS: dict[str, Handler] = {
     "resolve": resolve,
     "prune-jobs": prune_jobs,
     "privacy.retention": privacy_retention,
+    "privacy.request-reminders": privacy_request_reminders,
 }
 
 

@@ -57,6 +57,8 @@ def schedules_for(settings: Settings) -> list[Schedule]:
         schedules.append(Schedule("prune-jobs", timedelta(days=1)))
     # Always on: the workspace's policy (threadline.privacy) says what expires, keeping all turns it off.
     schedules.append(Schedule("privacy.retention", timedelta(days=1), anchor=timedelta(hours=2)))
+    # Data subject requests due within a week get a reminder in their log (and on the page) each day.
+    schedules.append(Schedule("privacy.request-reminders", timedelta(days=1), anchor=timedelta(hours=7)))
     return schedules
 
 
