@@ -19,14 +19,17 @@ from threadline.storage.models import (
     AuditEntry,
     ConsentRecord,
     Event,
+    EventSentiment,
     Identity,
     MatchCandidate,
     Merge,
+    OutboundMessage,
     PrivacyRequest,
     PrivacyRequestEntry,
     ProcessingRestriction,
     Profile,
     ProfileMember,
+    ProfileScore,
     QuarantinedMessage,
     Source,
     TraitChange,
@@ -38,6 +41,7 @@ ERASED_PROFILE_ID = "erased"
 _CHUNK = 500
 
 NO_CUSTOMER_DATA = {
+    "marketing_spend": "what channels and campaigns cost per day",
     "sources": "channels and their write keys",
     "teams": "the organisation's teams",
     "users": "staff accounts (a staff member's own data, not a customer's)",
@@ -348,6 +352,27 @@ def _erase_quarantine(conn: Connection, person: Person, _: ErasurePolicy) -> int
     return 0 if where is None else conn.execute(delete(QuarantinedMessage).where(where)).rowcount
 
 
+# -- outbound messages: the address and the bodies written for the person ----------------------------------
+def _export_messages(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            OutboundMessage.created_at,
+            OutboundMessage.channel,
+            OutboundMessage.purpose,
+            OutboundMessage.to_address,
+            OutboundMessage.subject,
+            OutboundMessage.body_text,
+            OutboundMessage.body_html,
+            OutboundMessage.status,
+            OutboundMessage.reason,
+            OutboundMessage.sent_at,
+        )
+        .where(OutboundMessage.profile_id.in_(person.profile_ids))
+        .order_by(OutboundMessage.created_at, OutboundMessage.id),
+    )
+
+
 # -- the person's own privacy requests and the audit trail ------------------------------------------------
 def _export_requests(conn: Connection, person: Person) -> list[dict[str, Any]]:
     return _rows(
@@ -393,6 +418,25 @@ def _export_audit(conn: Connection, person: Person) -> list[dict[str, Any]]:
     )
 
 
+def _export_scores(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    # What models concluded about the person (CLV, churn risk, recommendations): profiling, theirs to see.
+    return _rows(
+        conn,
+        select(ProfileScore.name, ProfileScore.value, ProfileScore.details, ProfileScore.computed_at)
+        .where(ProfileScore.profile_id.in_(person.profile_ids))
+        .order_by(ProfileScore.name),
+    )
+
+
+def _export_sentiments(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(EventSentiment.event_id, EventSentiment.channel, EventSentiment.score, EventSentiment.label)
+        .where(EventSentiment.profile_id.in_(person.profile_ids))
+        .order_by(EventSentiment.event_id),
+    )
+
+
 def _keep(conn: Connection, person: Person, _: ErasurePolicy) -> int:
     return 0
 
@@ -413,8 +457,11 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("match_candidates", None, _erase_candidates),
     Holder("quarantine", _export_quarantine, _erase_quarantine),
     Holder("privacy_requests", _export_requests, _erase_requests),
+    Holder("outbound_messages", _export_messages, _deleting(OutboundMessage, "profile_id"), "messages"),
     # Audit entries hold the profile id, never personal data (privacy/audit.py): they stay, so the
     # erasure itself remains on record.
+    Holder("profile_scores", _export_scores, _deleting(ProfileScore, "profile_id"), "computed_scores"),
+    Holder("event_sentiments", _export_sentiments, _deleting(EventSentiment, "profile_id"), "sentiments"),
     Holder("audit_log", _export_audit, _keep, "audit"),
     # Last: the rows above point at the profiles.
     Holder("profiles", _export_profile, _erase_profiles, "profile"),

@@ -9,13 +9,14 @@ profile they first landed on, so that a merge can be undone exactly (see docs/id
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -534,3 +535,51 @@ class OutboundMessage(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # staff user, or NULL
     origin: Mapped[str] = mapped_column(String(40))  # manual | journey | service: who asked
+
+
+class ProfileScore(Base):
+    """A computed trait of a customer from a model (threadline.analytics): 12-month CLV, expected
+    purchases, churn risk, next-best products... One row per customer and score, replaced by each run;
+    `details` says why (a churn score's main reasons, the recommended products). Readable by segments."""
+
+    __tablename__ = "profile_scores"
+    __table_args__ = (Index("ix_profile_scores_name_value", "name", "value"),)
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+    model: Mapped[str] = mapped_column(String(60))  # which model and version wrote it
+
+
+class EventSentiment(Base):
+    """The sentiment of an event's free text (a message, a survey comment, a review), scored offline
+    (threadline.analytics), kept beside the event so channels and customers can be compared."""
+
+    __tablename__ = "event_sentiments"
+    __table_args__ = (Index("ix_event_sentiments_profile", "profile_id"),)
+
+    event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(10))  # en | zh
+    score: Mapped[float] = mapped_column(Float)  # -1 (negative) .. 1 (positive)
+    label: Mapped[str] = mapped_column(String(10))  # negative | neutral | positive
+    scored_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MarketingSpend(Base):
+    """What a channel or campaign cost on a day, imported from the ad platforms' exports: the
+    denominator of CAC per channel (threadline.analytics)."""
+
+    __tablename__ = "marketing_spend"
+    __table_args__ = (UniqueConstraint("channel", "day", "campaign", name="uq_marketing_spend_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    campaign: Mapped[str] = mapped_column(String(100), default="")
+    day: Mapped[date] = mapped_column(Date)
+    amount: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
