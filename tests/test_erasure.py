@@ -21,7 +21,15 @@ from threadline.identity import merge_profiles
 from threadline.privacy import erase_person, export_person, set_erasure_policy
 from threadline.privacy.personal_data import ERASED_PROFILE_ID, HOLDERS, NO_CUSTOMER_DATA
 from threadline.storage import Database
-from threadline.storage.models import Base, Event, MatchCandidate, PrivacyRequest, Profile, QuarantinedMessage
+from threadline.storage.models import (
+    Base,
+    Event,
+    MatchCandidate,
+    OutboundMessage,
+    PrivacyRequest,
+    Profile,
+    QuarantinedMessage,
+)
 
 EMAIL = "zelda.quixote@example.org"
 PHONE = "+14155550123"
@@ -125,6 +133,22 @@ def load_person(db: Database, settings: Settings) -> tuple[str, str]:
                 received_at=utcnow(),
                 due_at=utcnow(),
                 outcome={},
+            )
+        )
+        # An email sent to her (threadline.messaging): her address and her name in its body.
+        session.execute(
+            insert(OutboundMessage).values(
+                profile_id=zelda,
+                channel="email",
+                purpose="service",
+                to_address=EMAIL,
+                subject="Your order",
+                body_text=f"Dear {NAME}, your order is on its way.",
+                status="sent",
+                attempts=1,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+                origin="manual",
             )
         )
     return zelda, bob
@@ -248,6 +272,7 @@ def test_the_export_holds_everything_about_the_person_and_nothing_of_anyone_else
     assert len(export["quarantine"]) == 1 and EMAIL in export["quarantine"][0]["payload"]
     assert len(export["merges"]) == 1
     assert [r["kind"] for r in export["privacy_requests"]] == ["erasure"]
+    assert [(m["to_address"], m["status"]) for m in export["messages"]] == [(EMAIL, "sent")]
     flat = repr(export)
     assert OTHER_EMAIL not in flat and "Bob Other" not in flat and "bob-1" not in flat
 

@@ -27,6 +27,7 @@ from threadline.api import (
     golden,
     ingestion,
     jobs,
+    messages,
     privacy_requests,
     profiles,
     resolution,
@@ -48,6 +49,7 @@ from threadline.web import (
     customer_pages,
     duplicate_pages,
     golden_pages,
+    message_pages,
     preference_pages,
     privacy_pages,
     retention_pages,
@@ -71,6 +73,7 @@ ROUTERS = (
     golden.router,
     retention.router,
     consents.router,
+    messages.router,
     privacy_requests.router,
     auth_pages.router,
     customer_pages.router,
@@ -84,6 +87,7 @@ ROUTERS = (
     preference_pages.router,
     audit_pages.router,
     consent_pages.router,
+    message_pages.router,
 )
 
 

@@ -285,9 +285,8 @@ class Settings(BaseSettings):
         """Every email carries a From address and an unsubscribe link (docs/messaging.md): a relay
         without them would send mail that breaks the law or the rules of mailbox providers."""
         if self.smtp_host:
-            missing = [
-                f"THREADLINE_{name.upper()}" for name in ("mail_from", "public_url") if not getattr(self, name)
-            ]
+            needed = {"THREADLINE_MAIL_FROM": self.mail_from, "THREADLINE_PUBLIC_URL": self.public_url}
+            missing = [name for name, value in needed.items() if not value]
             if missing:
                 raise ValueError(f"THREADLINE_SMTP_HOST is set but {' and '.join(missing)} is not")
         return self

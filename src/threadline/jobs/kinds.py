@@ -67,11 +67,23 @@ def privacy_request_reminders(
     return {"reminded": len(remind_due(db, now=clock()))}
 
 
+def messaging_send(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Send one queued outbound message, checking consent again (threadline.messaging); answers its
+    outcome (`{"sent": 1}`). Raises DeliveryDeferred, so the job is retried, when the relay may take
+    it later."""
+    from threadline.messaging import deliver_message
+
+    return {deliver_message(db, settings, int(payload["message_id"]), clock=clock): 1}
+
+
 _KINDS: dict[str, Handler] = {
     "resolve": resolve,
     "prune-jobs": prune_jobs,
     "privacy.retention": privacy_retention,
     "privacy.request-reminders": privacy_request_reminders,
+    "messaging.send": messaging_send,
 }
 
 

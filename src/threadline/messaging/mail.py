@@ -99,8 +99,8 @@ def build_email(settings: Settings, email: Email, *, now: datetime) -> EmailMess
     return message
 
 
-def _refusal(code: int, reply: bytes, what: str) -> RelayError:
-    said = reply.decode("utf-8", "replace")[:200]
+def _refusal(code: int, reply: bytes | str, what: str) -> RelayError:
+    said = (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply)[:200]
     if 400 <= code < 500:
         return Deferred(f"the relay deferred the {what}: {code} {said}")
     return Rejected(f"the relay refused the {what}: {code} {said}")

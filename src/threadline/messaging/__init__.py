@@ -1,0 +1,51 @@
+"""Messaging: the one way a message leaves Threadline for a customer.
+
+`send_message` validates, renders the templates with the customer's traits, asks the consent check
+(`threadline.privacy.check_send`), stores the message and queues a job that sends it (checking consent
+again) through the SMTP relay. Every outcome lands on the customer's timeline. See docs/messaging.md.
+"""
+
+from threadline.messaging.delivery import DeliveryDeferred, deliver_message
+from threadline.messaging.mail import ONE_CLICK
+from threadline.messaging.outbox import (
+    CHANNELS,
+    FAILED,
+    JOB_KIND,
+    ORIGINS,
+    QUEUED,
+    REFUSED,
+    SENDING,
+    SENDING_DISABLED,
+    SENT,
+    STATUSES,
+    MessageView,
+    delivery_log,
+    send_decisions,
+    send_message,
+)
+from threadline.messaging.rendering import InvalidTemplate, render
+from threadline.messaging.timeline import EVENT_NAMES, SOURCE_NAME
+
+__all__ = [
+    "CHANNELS",
+    "EVENT_NAMES",
+    "FAILED",
+    "JOB_KIND",
+    "ONE_CLICK",
+    "ORIGINS",
+    "QUEUED",
+    "REFUSED",
+    "SENDING",
+    "SENDING_DISABLED",
+    "SENT",
+    "SOURCE_NAME",
+    "STATUSES",
+    "DeliveryDeferred",
+    "InvalidTemplate",
+    "MessageView",
+    "deliver_message",
+    "delivery_log",
+    "render",
+    "send_decisions",
+    "send_message",
+]

@@ -1,0 +1,161 @@
+"""Sending a queued message: the worker's job (kind `messaging.send`), at most once.
+
+The job can run more than once (a retry, a worker that died; docs/worker.md). The row's status makes a
+re-run safe:
+
+1. One transaction checks consent again (it may have been withdrawn since the message was queued, or
+   processing restricted), and moves the row from `queued` to `sending`, counting the attempt and
+   fixing its Message-ID. A row in any other status is not sent again.
+2. The relay conversation runs outside any transaction.
+3. Another transaction records the answer: `sent`; `queued` again when the relay did not take it and
+   may later (the job is retried with backoff); `failed` when it refused for good, or after the last
+   attempt.
+
+A worker that dies during step 2 leaves the row `sending`: the relay may or may not have taken the
+message. The re-run marks it `failed` ("may have gone out") instead of sending it again: a customer never
+gets the same email twice, at the price of a rare message staff must check and send again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from threadline.clock import Clock
+from threadline.config import Settings
+from threadline.messaging.mail import Deferred, Email, RelayError, build_email, hand_over, new_message_id
+from threadline.messaging.outbox import FAILED, FINAL, QUEUED, REFUSED, SENDING, SENDING_DISABLED, SENT
+from threadline.messaging.timeline import record_outcome
+from threadline.privacy import check_send, live_profile_id, unsubscribe_url
+from threadline.storage import Database
+from threadline.storage.models import OutboundMessage
+
+INTERRUPTED = (
+    "the sending was interrupted while the relay had the message: it may have gone out, so it is not "
+    "sent again (check with the customer, or send it anew)"
+)
+
+
+class DeliveryDeferred(Exception):
+    """Raised to the worker when the relay did not take the message and may later: the job is retried
+    with backoff. Its text is the relay's answer (kept in the job's last_error, for admins)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    profile_id: str
+    channel: str
+    purpose: str
+    subject: str
+    origin: str
+    status: str
+    reason: str | None
+
+
+def _snapshot(row: OutboundMessage) -> _Outcome:
+    return _Outcome(row.profile_id, row.channel, row.purpose, row.subject, row.origin, row.status, row.reason)
+
+
+def _finish(
+    db: Database, message_id: int, attempt: int, status: str, reason: str | None, now: datetime
+) -> bool:
+    """Record the relay's answer for this attempt. `sent` applies even if a takeover marked the row
+    failed meanwhile (it did go out); going back to `queued` only from this attempt's `sending`."""
+    where = [OutboundMessage.id == message_id, OutboundMessage.attempts == attempt]
+    if status != SENT:
+        where.append(OutboundMessage.status == SENDING)
+    values = {"status": status, "reason": reason, "updated_at": now}
+    if status == SENT:
+        values["sent_at"] = now
+    with db.write() as session:
+        result = session.execute(update(OutboundMessage).where(*where).values(**values))
+        return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def deliver_message(db: Database, settings: Settings, message_id: int, *, clock: Clock) -> str:
+    """Send one queued message if consent still allows it; answers what became of it (sent, refused,
+    failed, queued, disabled, or missing when erased with its customer)."""
+    now = clock()
+    email: Email | None = None
+    attempt = 0
+    with db.write() as session:
+        row = session.scalar(
+            select(OutboundMessage).where(OutboundMessage.id == message_id).with_for_update()
+        )
+        if row is None:
+            return "missing"
+        if row.status == SENDING:
+            row.status, row.reason, row.updated_at = FAILED, INTERRUPTED, now
+        elif row.status == QUEUED and not settings.smtp_host:
+            row.reason, row.updated_at = SENDING_DISABLED, now
+            return "disabled"
+        elif row.status == QUEUED:
+            decision = check_send(session, row.profile_id, row.channel, row.purpose)
+            if not decision.allowed:
+                row.status, row.reason, row.updated_at = REFUSED, decision.explanation, now
+            else:
+                conn = session.connection()
+                live = live_profile_id(conn, row.profile_id)
+                link = unsubscribe_url(conn, settings, settings.public_url, live, row.channel, row.purpose)
+                row.message_id_header = row.message_id_header or new_message_id(settings)
+                row.status, row.reason, row.updated_at = SENDING, None, now
+                row.attempts += 1
+                attempt = row.attempts
+                assert row.to_address is not None
+                email = Email(
+                    row.to_address,
+                    row.subject,
+                    row.body_text,
+                    row.body_html,
+                    row.purpose,
+                    row.message_id_header,
+                    link,
+                )
+        outcome = _snapshot(row)
+    if email is not None:
+        outcome = _send(db, settings, message_id, attempt, email, outcome, now)
+    if outcome.status in FINAL:
+        # Again on a re-run: the event's messageId makes a second one a duplicate the write path drops.
+        record_outcome(
+            db,
+            settings,
+            message_id=message_id,
+            profile_id=outcome.profile_id,
+            outcome=outcome.status,
+            channel=outcome.channel,
+            purpose=outcome.purpose,
+            subject=outcome.subject,
+            origin=outcome.origin,
+            reason=outcome.reason,
+            now=now,
+        )
+    if outcome.status == QUEUED:
+        raise DeliveryDeferred(outcome.reason or "the relay deferred the message")
+    return outcome.status
+
+
+def _send(
+    db: Database,
+    settings: Settings,
+    message_id: int,
+    attempt: int,
+    email: Email,
+    outcome: _Outcome,
+    now: datetime,
+) -> _Outcome:
+    reason: str | None
+    try:
+        hand_over(settings, build_email(settings, email, now=now))
+    except Deferred as error:
+        last = attempt >= settings.job_max_attempts
+        status = FAILED if last else QUEUED
+        reason = f"{error}; gave up after {attempt} attempts" if last else f"{error}; will try again"
+    except RelayError as error:  # Rejected, Uncertain: not tried again
+        status, reason = FAILED, str(error)
+    else:
+        status, reason = SENT, None
+    if not _finish(db, message_id, attempt, status, reason, now):
+        return replace(outcome, status="superseded", reason=None)  # erased, or taken over meanwhile
+    return replace(outcome, status=status, reason=reason)

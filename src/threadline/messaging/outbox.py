@@ -1,0 +1,284 @@
+"""Asking for a message: validate, render for the customer, check consent, store, queue its sending.
+
+`send_message` is the one way a message leaves Threadline (staff on the 360 page or the REST API today,
+journeys and service replies later): whatever asks, the same consent check decides, the same row keeps
+what happened, and the same timeline events tell it. The sending itself is a durable job (delivery.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from threadline.accounts import Viewer, customer_write_filter
+from threadline.config import Settings
+from threadline.errors import Forbidden, Invalid
+from threadline.jobs import enqueue
+from threadline.messaging.rendering import InvalidTemplate, render
+from threadline.messaging.timeline import record_outcome
+from threadline.privacy import PURPOSES, CannotDecrypt, SendDecision, check_send, mask_email, trait_cipher
+from threadline.profiles import resolve_profile_id
+from threadline.storage import Database
+from threadline.storage.models import Identity, OutboundMessage, Profile
+
+CHANNELS = ("email",)  # sms and webhook come with their providers (docs/messaging.md)
+QUEUED, SENDING, SENT, FAILED, REFUSED = "queued", "sending", "sent", "failed", "refused"
+STATUSES = (QUEUED, SENDING, SENT, FAILED, REFUSED)
+FINAL = frozenset({SENT, FAILED, REFUSED})
+ORIGINS = ("manual", "journey", "service")  # the usual ones; a caller may name its own
+JOB_KIND = "messaging.send"
+SENDING_DISABLED = "sending is disabled (THREADLINE_SMTP_HOST is not set): the message waits in the queue"
+MAX_SUBJECT = 500
+MAX_TEXT = 100_000
+MAX_HTML = 500_000
+MAX_ORIGIN = 40
+LOG_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """One outbound message as the delivery log shows it."""
+
+    id: int
+    profile_id: str
+    channel: str
+    purpose: str
+    to_address: str | None
+    subject: str
+    body_text: str
+    body_html: str | None
+    status: str
+    reason: str | None
+    message_id_header: str | None
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    created_by: int | None
+    origin: str
+
+    @classmethod
+    def of(cls, row: OutboundMessage) -> MessageView:
+        return cls(
+            row.id,
+            row.profile_id,
+            row.channel,
+            row.purpose,
+            row.to_address,
+            row.subject,
+            row.body_text,
+            row.body_html,
+            row.status,
+            row.reason,
+            row.message_id_header,
+            row.attempts,
+            row.created_at,
+            row.sent_at,
+            row.created_by,
+            row.origin,
+        )
+
+    def as_dict(self, *, reveal: bool) -> dict[str, Any]:
+        """For the API: without the pii permission the address is masked and the subject and bodies,
+        which quote the customer's traits, are left out."""
+        address = self.to_address
+        return {
+            "id": self.id,
+            "profile_id": self.profile_id,
+            "channel": self.channel,
+            "purpose": self.purpose,
+            "to_address": address if reveal or address is None else mask_email(address),
+            "subject": self.subject if reveal else None,
+            "body_text": self.body_text if reveal else None,
+            "body_html": self.body_html if reveal else None,
+            "status": self.status,
+            "reason": self.reason,
+            "message_id_header": self.message_id_header,
+            "attempts": self.attempts,
+            "created_at": _iso(self.created_at),
+            "sent_at": _iso(self.sent_at),
+            "created_by": self.created_by,
+            "origin": self.origin,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds") + "Z"
+
+
+def _choice(value: Any, field: str, choices: tuple[str, ...]) -> str:
+    word = value.strip().lower() if isinstance(value, str) else value
+    if word not in choices:
+        raise Invalid(f"{field}: must be one of {', '.join(choices)}", details={"field": field})
+    return str(word)
+
+
+def _text(value: Any, field: str, limit: int, *, required: bool) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise Invalid(f"{field}: must be a string", details={"field": field})
+    if required and not value.strip():
+        raise Invalid(f"{field}: is required", details={"field": field})
+    if len(value) > limit:
+        raise Invalid(f"{field}: longer than {limit} characters", details={"field": field})
+    return value
+
+
+def _readable_traits(settings: Settings, traits: dict[str, Any]) -> dict[str, Any]:
+    """Traits in clear for the template; one that does not decrypt is left out (the template then
+    names it as missing), rather than mailing its ciphertext."""
+    cipher = trait_cipher(settings)
+    if cipher is None:
+        return dict(traits)
+    readable = {}
+    for key, value in traits.items():
+        try:
+            readable[key] = cipher.open(key, value)
+        except CannotDecrypt:
+            continue
+    return readable
+
+
+def email_address(session: Session, profile: Profile) -> str | None:
+    """Where an email to the customer goes: the email trait the profile shows (its golden value),
+    else the email identifier seen first."""
+    shown = (profile.traits or {}).get("email")
+    if isinstance(shown, str) and "@" in shown:
+        return shown
+    return session.scalar(
+        select(Identity.value)
+        .where(Identity.profile_id == profile.id, Identity.kind == "email")
+        .order_by(Identity.first_seen, Identity.id)
+        .limit(1)
+    )
+
+
+def send_message(
+    db: Database,
+    settings: Settings,
+    viewer: Viewer,
+    profile_id: str,
+    *,
+    purpose: str,
+    subject: str,
+    body_text: str,
+    body_html: str | None = None,
+    channel: str = "email",
+    origin: str = "manual",
+    created_by: int | None = None,
+    now: datetime,
+) -> MessageView:
+    """Ask for a message to a customer. Stored `queued` (a job sends it, checking consent again) or
+    `refused` with the consent decision's reason (nothing is sent, the timeline says so).
+
+    Needs the edit permission and the customer in the viewer's write scope (journeys pass
+    `Viewer.system()`); ProfileNotFound when out of scope. Subject and bodies are templates rendered
+    with the customer's traits; an error names the field (`body_text`)."""
+    channel = _choice(channel, "channel", CHANNELS)
+    purpose = _choice(purpose, "purpose", PURPOSES)
+    origin = _text(origin, "origin", MAX_ORIGIN, required=True).strip()
+    subject = _text(subject, "subject", MAX_SUBJECT, required=True)
+    body_text = _text(body_text, "body_text", MAX_TEXT, required=True)
+    body_html = _text(body_html, "body_html", MAX_HTML, required=False) or None
+    if not viewer.can("edit"):
+        raise Forbidden("sending a message needs the edit permission")
+    with db.read() as session:
+        live = resolve_profile_id(session, profile_id, viewer)
+        writable = select(Profile.id).where(Profile.id == live, customer_write_filter(viewer))
+        if session.scalar(writable) is None:
+            raise Forbidden("this customer is shared with you read-only")
+        profile = session.get(Profile, live)
+        assert profile is not None
+        address = email_address(session, profile)
+        traits = _readable_traits(settings, profile.traits or {})
+    if address is None:
+        raise Invalid("channel: the customer has no email address", details={"field": "channel"})
+    rendered_subject = " ".join(render("subject", subject, traits).split())
+    if not rendered_subject:
+        raise InvalidTemplate("subject", "is empty once written for this customer")
+    rendered_text = render("body_text", body_text, traits)
+    rendered_html = None if body_html is None else render("body_html", body_html, traits, html=True)
+
+    with db.write() as session:
+        decision = check_send(session, live, channel, purpose)
+        if decision.allowed:
+            status, reason = QUEUED, (None if settings.smtp_host else SENDING_DISABLED)
+        else:
+            status, reason = REFUSED, decision.explanation
+        row = OutboundMessage(
+            profile_id=live,
+            channel=channel,
+            purpose=purpose,
+            to_address=address,
+            subject=rendered_subject[:MAX_SUBJECT],
+            body_text=rendered_text,
+            body_html=rendered_html,
+            status=status,
+            reason=reason,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+            created_by=created_by,
+            origin=origin,
+        )
+        session.add(row)
+        session.flush()
+        view = MessageView.of(row)
+    if status == QUEUED:
+        # Queued even when this process cannot send: `threadline worker` processes may have the relay.
+        # (Between the commit above and this one, a crash would leave the message queued without a
+        # job; see docs/messaging.md.)
+        enqueue(
+            db,
+            JOB_KIND,
+            {"message_id": view.id},
+            now=now,
+            dedupe_key=f"{JOB_KIND}:{view.id}",
+            max_attempts=settings.job_max_attempts,
+        )
+    else:
+        record_outcome(
+            db,
+            settings,
+            message_id=view.id,
+            profile_id=live,
+            outcome=REFUSED,
+            channel=channel,
+            purpose=purpose,
+            subject=view.subject,
+            origin=origin,
+            reason=reason,
+            now=now,
+        )
+    return view
+
+
+def delivery_log(
+    db: Database, profile_id: str, *, viewer: Viewer, limit: int = 50
+) -> tuple[str, list[MessageView]]:
+    """The customer's live profile ID and their messages, newest first (also those asked for under an
+    ID since merged into it); ProfileNotFound when out of the viewer's scope."""
+    with db.read() as session:
+        live = resolve_profile_id(session, profile_id, viewer)
+        ids = [live, *session.scalars(select(Profile.id).where(Profile.merged_into == live))]
+        rows = session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.profile_id.in_(ids))
+            .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
+            .limit(min(max(limit, 1), LOG_LIMIT))
+        )
+        return live, [MessageView.of(row) for row in rows]
+
+
+def send_decisions(
+    db: Database, profile_id: str, *, viewer: Viewer, channel: str = "email"
+) -> tuple[str, dict[str, SendDecision]]:
+    """What the consent check answers now for each purpose on `channel`: shown before sending."""
+    channel = _choice(channel, "channel", CHANNELS)
+    with db.read() as session:
+        live = resolve_profile_id(session, profile_id, viewer)
+        return live, {purpose: check_send(session, live, channel, purpose) for purpose in PURPOSES}
