@@ -81,3 +81,17 @@ def test_domain_packages_do_not_import_interfaces() -> None:
         if name.split(".")[:2] in (["threadline", i] for i in INTERFACES) or name == "threadline.app"
     ]
     assert offenders == []
+
+
+def test_only_messaging_talks_to_a_mail_relay() -> None:
+    """Every message leaves through threadline.messaging, whose send path checks consent (privacy's
+    check_send) when a message is asked for and again when it goes: a module that opened its own SMTP
+    connection could send without it. Journeys and service replies send through messaging too."""
+    offenders = [
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in SRC.rglob("*.py")
+        if package_of(path) != "messaging"
+        for name in imports_of(path)
+        if name.split(".")[0] in {"smtplib", "aiosmtplib"}
+    ]
+    assert offenders == []
