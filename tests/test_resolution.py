@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from tests.factories import SYSTEM, make_source, make_token, profile_view, send
 from threadline.accounts import viewer_for
 from threadline.config import Settings
+from threadline.errors import Forbidden
 from threadline.ingest import SourceInfo
 from threadline.resolution import (
     MERGED,
@@ -242,6 +243,11 @@ def test_stewards_decide_only_within_their_scope(
     analyst = viewer_for(db, ids["manager@example.com"], "analyst")
     with pytest.raises(Exception, match="edit permission"):
         reject(db, analyst, list_candidates(db, SYSTEM)[0][0].id, now=NOW)
+    # An analyst sees personal data masked, so does not review pairs of it at all.
+    with pytest.raises(Forbidden):
+        list_candidates(db, analyst)
+    with pytest.raises(Forbidden):
+        get_candidate(db, analyst, candidate.id)
 
 
 def _csrf(html: str) -> str:

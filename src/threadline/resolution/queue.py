@@ -72,10 +72,18 @@ def _visible(viewer: Viewer, *, write: bool = False) -> Any:
     )
 
 
+def _may_review(viewer: Viewer) -> None:
+    # Reviewing a pair is comparing two people's personal data side by side (names, emails, phones in
+    # the evidence): a role that sees personal data masked (analysts) does not review duplicates.
+    if not viewer.can("pii"):
+        raise Forbidden("reviewing duplicates needs the permission to see personal data")
+
+
 def list_candidates(
     db: Database, viewer: Viewer, *, status: str = PENDING, page: int = 1, size: int = PAGE_SIZE
 ) -> tuple[list[Candidate], int]:
     """One page of the queue, most likely matches first, and how many there are in all."""
+    _may_review(viewer)
     query = _visible(viewer).where(MatchCandidate.status == status)
     with db.read() as session:
         total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
@@ -95,6 +103,7 @@ def get_candidate(
     db: Database, viewer: Viewer, candidate_id: int
 ) -> tuple[Candidate, dict[str, Any], dict[str, Any]]:
     """A candidate with both profiles as the 360 page shows them; NotFound outside the viewer's scope."""
+    _may_review(viewer)
     with db.read() as session:
         row = session.scalar(_visible(viewer).where(MatchCandidate.id == candidate_id))
         if row is None:

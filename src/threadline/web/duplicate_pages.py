@@ -80,6 +80,8 @@ def duplicates(request: Request, user: WebUser, status: str = PENDING, page: int
     if status not in STATUSES:
         raise Invalid(f"status: must be one of {', '.join(STATUSES)}", details={"field": "status"})
     db, viewer = _viewer(request, user.id, user.role)
+    if not viewer.can("pii"):
+        return render(request, "account_forbidden.html", 403, user=user)
     rows, total = list_candidates(db, viewer, status=status, page=page)
     return render(
         request,
@@ -106,6 +108,8 @@ def _next_pending(db: Database, viewer: Viewer, after: int) -> int | None:
 @router.get("/duplicates/{candidate_id}")
 def duplicate(request: Request, user: WebUser, candidate_id: int) -> Response:
     db, viewer = _viewer(request, user.id, user.role)
+    if not viewer.can("pii"):
+        return render(request, "account_forbidden.html", 403, user=user)
     try:
         candidate, left, right = get_candidate(db, viewer, candidate_id)
     except NotFound:
