@@ -22,13 +22,17 @@ from threadline.privacy import erase_person, export_person, set_erasure_policy
 from threadline.privacy.personal_data import ERASED_PROFILE_ID, HOLDERS, NO_CUSTOMER_DATA
 from threadline.storage import Database
 from threadline.storage.models import (
+    Attachment,
     Base,
+    Conversation,
+    ConversationMessage,
     Event,
     MatchCandidate,
     OutboundMessage,
     PrivacyRequest,
     Profile,
     QuarantinedMessage,
+    SurveyResponse,
 )
 
 EMAIL = "zelda.quixote@example.org"
@@ -149,6 +153,57 @@ def load_person(db: Database, settings: Settings) -> tuple[str, str]:
                 created_at=utcnow(),
                 updated_at=utcnow(),
                 origin="manual",
+            )
+        )
+        # A service conversation she started by email, with an attachment and a survey answer.
+        conversation = session.execute(
+            insert(Conversation)
+            .values(
+                profile_id=zelda,
+                channel="email",
+                subject=f"Help for {NAME}",
+                status="resolved",
+                priority="normal",
+                tags=[],
+                created_at=utcnow(),
+                updated_at=utcnow(),
+                last_message_at=utcnow(),
+                reopened=0,
+                sla_state="ok",
+            )
+            .returning(Conversation.id)
+        ).scalar_one()
+        message = session.execute(
+            insert(ConversationMessage)
+            .values(
+                conversation_id=conversation,
+                direction="in",
+                sender=EMAIL,
+                body_text=f"My phone is {PHONE}, {NAME}",
+                created_at=utcnow(),
+            )
+            .returning(ConversationMessage.id)
+        ).scalar_one()
+        session.execute(
+            insert(Attachment).values(
+                message_id=message,
+                filename="receipt.txt",
+                content_type="text/plain",
+                size=30,
+                data=f"receipt for {EMAIL}".encode(),
+            )
+        )
+        session.execute(
+            insert(SurveyResponse).values(
+                profile_id=zelda,
+                conversation_id=conversation,
+                kind="csat",
+                channel="email",
+                token_hash="t" * 64,
+                sent_at=utcnow(),
+                answered_at=utcnow(),
+                score=2,
+                comment=f"{NAME} was not happy",
             )
         )
     return zelda, bob
@@ -273,6 +328,10 @@ def test_the_export_holds_everything_about_the_person_and_nothing_of_anyone_else
     assert len(export["merges"]) == 1
     assert [r["kind"] for r in export["privacy_requests"]] == ["erasure"]
     assert [(m["to_address"], m["status"]) for m in export["messages"]] == [(EMAIL, "sent")]
+    [conversation] = export["conversations"]
+    assert conversation["subject"] == f"Help for {NAME}" and PHONE in conversation["messages"][0]["body_text"]
+    assert [a["filename"] for a in export["attachments"]] == ["receipt.txt"]
+    assert [(s["kind"], s["score"]) for s in export["surveys"]] == [("csat", 2)]
     flat = repr(export)
     assert OTHER_EMAIL not in flat and "Bob Other" not in flat and "bob-1" not in flat
 

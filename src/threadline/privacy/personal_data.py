@@ -16,8 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from threadline.storage.models import (
+    Attachment,
     AuditEntry,
     ConsentRecord,
+    Conversation,
+    ConversationMessage,
     Event,
     EventSentiment,
     Identity,
@@ -32,6 +35,7 @@ from threadline.storage.models import (
     ProfileScore,
     QuarantinedMessage,
     Source,
+    SurveyResponse,
     TraitChange,
 )
 
@@ -41,6 +45,7 @@ ERASED_PROFILE_ID = "erased"
 _CHUNK = 500
 
 NO_CUSTOMER_DATA = {
+    "sla_policies": "service targets per priority, tier and channel",
     "marketing_spend": "what channels and campaigns cost per day",
     "sources": "channels and their write keys",
     "teams": "the organisation's teams",
@@ -418,6 +423,98 @@ def _export_audit(conn: Connection, person: Person) -> list[dict[str, Any]]:
     )
 
 
+def _conversation_ids(conn: Connection, person: Person) -> list[int]:
+    return list(conn.scalars(select(Conversation.id).where(Conversation.profile_id.in_(person.profile_ids))))
+
+
+def _message_ids(conn: Connection, person: Person) -> list[int]:
+    ids = _conversation_ids(conn, person)
+    found: list[int] = []
+    for chunk in _chunks(ids):
+        found += conn.scalars(
+            select(ConversationMessage.id).where(ConversationMessage.conversation_id.in_(chunk))
+        )
+    return found
+
+
+def _export_conversations(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    """Each conversation with its messages (internal notes left out: staff's words about the case)."""
+    conversations = _rows(
+        conn,
+        select(
+            Conversation.id,
+            Conversation.channel,
+            Conversation.subject,
+            Conversation.status,
+            Conversation.created_at,
+            Conversation.resolved_at,
+        )
+        .where(Conversation.profile_id.in_(person.profile_ids))
+        .order_by(Conversation.id),
+    )
+    for conversation in conversations:
+        conversation["messages"] = _rows(
+            conn,
+            select(
+                ConversationMessage.direction,
+                ConversationMessage.sender,
+                ConversationMessage.body_text,
+                ConversationMessage.created_at,
+            )
+            .where(
+                ConversationMessage.conversation_id == conversation["id"],
+                ConversationMessage.direction != "note",
+            )
+            .order_by(ConversationMessage.id),
+        )
+    return conversations
+
+
+def _erase_conversation_messages(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    removed = 0
+    for chunk in _chunks(_conversation_ids(conn, person)):
+        removed += conn.execute(
+            delete(ConversationMessage).where(ConversationMessage.conversation_id.in_(chunk))
+        ).rowcount
+    return removed
+
+
+def _export_attachments(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    # Named and sized; the files themselves are handed over separately when asked for.
+    found: list[dict[str, Any]] = []
+    for chunk in _chunks(_message_ids(conn, person)):
+        found += _rows(
+            conn,
+            select(Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size).where(
+                Attachment.message_id.in_(chunk)
+            ),
+        )
+    return found
+
+
+def _erase_attachments(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    removed = 0
+    for chunk in _chunks(_message_ids(conn, person)):
+        removed += conn.execute(delete(Attachment).where(Attachment.message_id.in_(chunk))).rowcount
+    return removed
+
+
+def _export_surveys(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            SurveyResponse.kind,
+            SurveyResponse.channel,
+            SurveyResponse.sent_at,
+            SurveyResponse.answered_at,
+            SurveyResponse.score,
+            SurveyResponse.comment,
+        )
+        .where(SurveyResponse.profile_id.in_(person.profile_ids))
+        .order_by(SurveyResponse.id),
+    )
+
+
 def _export_scores(conn: Connection, person: Person) -> list[dict[str, Any]]:
     # What models concluded about the person (CLV, churn risk, recommendations): profiling, theirs to see.
     return _rows(
@@ -460,6 +557,11 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("outbound_messages", _export_messages, _deleting(OutboundMessage, "profile_id"), "messages"),
     # Audit entries hold the profile id, never personal data (privacy/audit.py): they stay, so the
     # erasure itself remains on record.
+    # Attachments and messages before their conversations: they point at them.
+    Holder("attachments", _export_attachments, _erase_attachments),
+    Holder("conversation_messages", None, _erase_conversation_messages),
+    Holder("conversations", _export_conversations, _deleting(Conversation, "profile_id")),
+    Holder("survey_responses", _export_surveys, _deleting(SurveyResponse, "profile_id"), "surveys"),
     Holder("profile_scores", _export_scores, _deleting(ProfileScore, "profile_id"), "computed_scores"),
     Holder("event_sentiments", _export_sentiments, _deleting(EventSentiment, "profile_id"), "sentiments"),
     Holder("audit_log", _export_audit, _keep, "audit"),

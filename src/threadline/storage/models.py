@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -583,3 +584,121 @@ class MarketingSpend(Base):
     amount: Mapped[float] = mapped_column(Float)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Conversation(Base):
+    """A service conversation with a customer on one channel (threadline.service): the inbox's unit.
+
+    Status open -> pending (waiting for the customer) -> resolved -> closed; a customer's new message
+    reopens a resolved one. SLA due times are set from the matching policy when it opens; `sla_state`
+    is kept by the worker (ok | warning | breached)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_profile", "profile_id", "last_message_at"),
+        Index("ix_conversations_queue", "status", "assignee_id", "last_message_at"),
+        Index("ix_conversations_thread", "channel", "thread_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(20))  # email, chat, sms, whatsapp, wechat, social, phone
+    subject: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    status: Mapped[str] = mapped_column(String(10))
+    priority: Mapped[str] = mapped_column(String(10))  # low | normal | high | urgent
+    assignee_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    team_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    language: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    # What threads the channel's messages into this conversation: the root Message-ID of an email
+    # thread, a chat session, a phone number for SMS.
+    thread_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    last_message_at: Mapped[datetime] = mapped_column(DateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    sla_policy_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    first_response_due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resolution_due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    sla_state: Mapped[str] = mapped_column(String(10), default="ok")
+
+
+class ConversationMessage(Base):
+    """One message of a conversation: in from the customer, out from an agent, or an internal note."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        Index("ix_conversation_messages_conversation", "conversation_id", "created_at"),
+        Index("ix_conversation_messages_header", "message_id_header"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    direction: Mapped[str] = mapped_column(String(5))  # in | out | note
+    author_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sender: Mapped[str | None] = mapped_column(String(320), nullable=True)  # address or number as sent
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message_id_header: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    outbound_message_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Attachment(Base):
+    """A file that came with (or went with) a conversation message; kept in the database so that a
+    backup, an export and an erasure see it like any other row."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("conversation_messages.id"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(150))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SlaPolicy(Base):
+    """First-response and resolution targets for conversations of a priority / tier / channel, counted
+    in business hours (hours per weekday and holidays in `calendar`)."""
+
+    __tablename__ = "sla_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # the first matching policy applies
+    priority: Mapped[str | None] = mapped_column(String(10), nullable=True)  # None: any
+    tier: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    first_response_minutes: Mapped[int] = mapped_column(Integer)
+    resolution_minutes: Mapped[int] = mapped_column(Integer)
+    warn_before_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    # {"timezone": "Asia/Shanghai", "hours": {"mon": ["09:00", "18:00"], ...}, "holidays": ["2026-10-01"]}
+    calendar: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SurveyResponse(Base):
+    """A CSAT (1-5), CES (1-7) or NPS (0-10) survey sent to a customer and, once answered, the answer."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (Index("ix_survey_responses_profile", "profile_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(4))  # csat | ces | nps
+    channel: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # the answer link's secret, hashed
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
