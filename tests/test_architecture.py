@@ -23,6 +23,9 @@ DOMAINS = {
     "jobs",
     "messaging",
     "analytics",
+    "service",
+    "loyalty",
+    "segments",
 }
 INTERFACES = {"api", "web", "cli"}
 FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "typer", "rich", "jinja2")

@@ -17,6 +17,8 @@ PUBLIC = {
     "/healthz",  # says only that the database answers
     "/invite/{token}",  # the signed link is the credential
     "/unsubscribe/{token}",  # the signed link is the credential; mail clients post it (RFC 8058)
+    "/survey/{token}",  # the random link is the credential: customers answer without an account
+    "/survey/{token}/thanks",  # says only "thank you" for a valid link
     "/preferences",  # choosing a language before signing in; no data
     "/preferences/language",  # a language cookie for the login page
     "/v1/projects/{write_key}/settings",  # analytics.js settings: the write key is the credential

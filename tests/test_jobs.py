@@ -279,10 +279,32 @@ def test_the_settings_turn_schedules_on_and_off(settings: Settings) -> None:
         "prune-jobs every 24 h from 00:00 UTC",
         "privacy.retention every 24 h from 02:00 UTC",
         "privacy.request-reminders every 24 h from 07:00 UTC",
+        "analytics.scores every 24 h from 04:00 UTC",
+        "analytics.recommendations every 24 h from 04:30 UTC",
+        "analytics.sentiment every 1 h from 00:10 UTC",
+        f"service.sla every {1 / 60:g} h from 00:00 UTC",
+        f"service.surveys every {5 / 60:g} h from 00:00 UTC",
+        "service.weakest-link every 24 h from 05:00 UTC",
+        "service.nps every 24 h from 10:00 UTC",
+        f"loyalty.earn every {5 / 60:g} h from 00:00 UTC",
+        "loyalty.expire every 24 h from 01:00 UTC",
+        f"segments.recompute every {15 / 60:g} h from 00:00 UTC",
     ]
-    off = settings.model_copy(update={"resolve_every_hours": 0, "jobs_keep_days": 0})
+    off = settings.model_copy(update={"resolve_every_hours": 0, "jobs_keep_days": 0, "nps_every_days": 0})
     # Retention has no switch: a policy that keeps everything removes nothing (docs/privacy.md).
-    assert [s.kind for s in schedules_for(off)] == ["privacy.retention", "privacy.request-reminders"]
+    assert [s.kind for s in schedules_for(off)] == [
+        "privacy.retention",
+        "privacy.request-reminders",
+        "analytics.scores",
+        "analytics.recommendations",
+        "analytics.sentiment",
+        "service.sla",
+        "service.surveys",
+        "service.weakest-link",
+        "loyalty.earn",
+        "loyalty.expire",
+        "segments.recompute",
+    ]
 
 
 def test_two_schedulers_queue_each_occurrence_once(settings: Settings, db: Database) -> None:

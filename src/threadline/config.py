@@ -200,6 +200,32 @@ class Settings(BaseSettings):
         "in messages such as unsubscribe links; needed when THREADLINE_SMTP_HOST is set.",
     )
 
+    # Inbound email (threadline.service, docs/service.md#email-channel).
+    smtp_inbound_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the inbound SMTP server that turns customers' emails into conversations; "
+        "`threadline serve` starts it beside HTTP when set, `threadline smtp` runs it alone. 0 turns it off.",
+    )
+    smtp_inbound_host: str = Field(
+        "127.0.0.1",
+        description="Interface the inbound SMTP server listens on; 0.0.0.0 to take mail from other hosts "
+        "(usually the MX relay in front of it).",
+    )
+    inbound_addresses: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Recipients the inbound SMTP server accepts mail for (comma separated): full addresses "
+        "(support@shop.example) or a whole domain (@shop.example). Empty accepts none; other recipients "
+        "are refused with 550.",
+    )
+    max_attachment_bytes: int = Field(
+        10_000_000,
+        ge=0,
+        description="Largest attachment kept from an inbound message, in bytes; a larger one is recorded "
+        "by name and size but its content is not kept, and the message itself still arrives.",
+    )
+
     # Protection (docs/privacy.md#protection): masking, field-level encryption, rate limits.
     masked_traits: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_MASKED_TRAITS),
@@ -238,8 +264,26 @@ class Settings(BaseSettings):
         "of the per-account lockout; past it the sign-in page answers 429. 0 turns the limit off.",
     )
 
+    # Service surveys (docs/service.md#surveys).
+    survey_ces: bool = Field(
+        False,
+        description="Also ask the Customer Effort Score (CES, 1-7) in the survey emailed after a "
+        "conversation is resolved, besides CSAT (1-5).",
+    )
+    nps_every_days: int = Field(
+        90,
+        ge=0,
+        description="Email the NPS question (0-10) to customers who had a service conversation in the "
+        "last this many days and were not asked in that time, checked daily; 0 turns the NPS schedule off.",
+    )
+
     @field_validator(
-        "identifier_kinds", "masked_traits", "encrypted_traits", "encryption_keys", mode="before"
+        "identifier_kinds",
+        "masked_traits",
+        "encrypted_traits",
+        "encryption_keys",
+        "inbound_addresses",
+        mode="before",
     )
     @classmethod
     def _split_kinds(cls, value: object) -> object:

@@ -3,3 +3,121 @@
 Models write their per-customer results to `profile_scores` (one row per customer and score), sentiment
 to `event_sentiments`; pages and segments read them there.
 """
+
+# CLV and churn risk (docs/analytics.md): the models, their daily run, and the scores they write.
+from threadline.analytics.churn import ChurnDefinition, ChurnModel, NotEnoughHistory, score_churn, train_churn
+from threadline.analytics.churn_features import FEATURES as CHURN_FEATURES
+from threadline.analytics.churn_features import Activity, SurveyAnswer, churned, features_as_of
+from threadline.analytics.clv import (
+    BgNbd,
+    GammaGamma,
+    NotEnoughPurchases,
+    customer_value,
+    fit_bgnbd,
+    fit_gamma_gamma,
+)
+
+# Dashboards, the consistency report and the customer portrait (docs/analytics.md): the Insight pages.
+from threadline.analytics.consistency import ConsistencyReport, consistency_report
+from threadline.analytics.dashboards import PAGES, filters_from, funnel_steps, page_datasets, report_datasets
+from threadline.analytics.dataset import Dataset, dataset_csv, dataset_xlsx
+from threadline.analytics.portrait import PortraitRules, portrait_of
+from threadline.analytics.purchases import Purchase, PurchaseRule, Summaries, read_purchases, summarise
+
+# Recommendations and sentiment (docs/analytics.md): next-best products, scored free text.
+from threadline.analytics.recommendations import (
+    RECOMMENDATIONS,
+    Recommendation,
+    RecommendationSettings,
+    popular_products,
+    recommend_for,
+    refresh_recommendations,
+)
+from threadline.analytics.scope import InsightFilters
+from threadline.analytics.score_runs import ScoreSettings, refresh_scores
+from threadline.analytics.scores import (
+    CHURN_RISK,
+    CLV_12M,
+    CLV_SCORES,
+    EXPECTED_PURCHASES_12M,
+    P_ALIVE,
+    Score,
+    ScoreView,
+    profile_scores,
+    replace_scores,
+)
+from threadline.analytics.sentiment import (
+    ChannelSentiment,
+    ScoredEvent,
+    Sentiment,
+    detect_language,
+    negative_events,
+    score_new_events,
+    score_texts,
+    sentiment_by_channel,
+)
+from threadline.analytics.spend import SpendImport, import_spend
+
+__all__ = [
+    "CHURN_FEATURES",
+    "CHURN_RISK",
+    "CLV_12M",
+    "CLV_SCORES",
+    "EXPECTED_PURCHASES_12M",
+    "PAGES",
+    "P_ALIVE",
+    "RECOMMENDATIONS",
+    "Activity",
+    "BgNbd",
+    "ChannelSentiment",
+    "ChurnDefinition",
+    "ChurnModel",
+    "ConsistencyReport",
+    "Dataset",
+    "GammaGamma",
+    "InsightFilters",
+    "NotEnoughHistory",
+    "NotEnoughPurchases",
+    "PortraitRules",
+    "Purchase",
+    "PurchaseRule",
+    "Recommendation",
+    "RecommendationSettings",
+    "Score",
+    "ScoreSettings",
+    "ScoreView",
+    "ScoredEvent",
+    "Sentiment",
+    "SpendImport",
+    "Summaries",
+    "SurveyAnswer",
+    "churned",
+    "consistency_report",
+    "customer_value",
+    "dataset_csv",
+    "dataset_xlsx",
+    "detect_language",
+    "features_as_of",
+    "filters_from",
+    "fit_bgnbd",
+    "fit_gamma_gamma",
+    "funnel_steps",
+    "import_spend",
+    "negative_events",
+    "page_datasets",
+    "popular_products",
+    "portrait_of",
+    "profile_scores",
+    "read_purchases",
+    "recommend_for",
+    "refresh_recommendations",
+    "refresh_scores",
+    "replace_scores",
+    "report_datasets",
+    "score_churn",
+    "score_new_events",
+    "score_texts",
+    "sentiment_by_channel",
+    "summarise",
+    "train_churn",
+]

@@ -7,6 +7,7 @@ import typer
 from threadline import __version__
 from threadline.cli import (
     accounts,
+    analytics,
     demo,
     imports,
     jobs,
@@ -16,6 +17,7 @@ from threadline.cli import (
     resolve,
     serve,
     settings,
+    smtp,
     sources,
     worker,
 )
@@ -53,10 +55,12 @@ app.add_typer(sources.quarantine, name="quarantine")
 app.add_typer(profiles.profiles, name="profiles")
 app.add_typer(jobs.jobs, name="jobs")
 app.add_typer(privacy.privacy, name="privacy")
+app.add_typer(analytics.analytics, name="analytics")
 privacy.privacy.command("rotate-keys")(privacy_keys.rotate_encryption_keys)
 app.command("config")(settings.show_config)
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
+app.command("smtp")(smtp.smtp)
 app.command("demo")(demo.demo)
 app.command("import")(imports.import_file)
 app.command("resolve")(resolve.resolve)

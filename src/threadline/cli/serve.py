@@ -16,6 +16,7 @@ from threadline.clock import utcnow
 from threadline.config import get_settings
 from threadline.demo import generate_demo
 from threadline.ingest import list_sources
+from threadline.service import InboundMailServer
 from threadline.storage.models import Profile
 
 
@@ -28,14 +29,23 @@ def serve(
     ),
 ) -> None:
     """Serve the web workspace, the ingestion API and the REST API, with the background worker in a
-    thread unless --no-worker."""
+    thread unless --no-worker, and the inbound SMTP server when THREADLINE_SMTP_INBOUND_PORT is set."""
     settings = get_settings()
     db = open_db()
     log_to_stderr()
     console.print(f"Threadline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     app = create_app(settings, db=db, worker=not no_worker)
-    # Access logs would write query strings such as ?email=... to disk: no PII in logs.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    # The inbound SMTP server runs in a thread of its own beside HTTP, for as long as uvicorn does.
+    inbound = InboundMailServer(db, settings) if settings.smtp_inbound_port else None
+    if inbound is not None:
+        inbound.start()
+        console.print(f"inbound SMTP on {inbound.host}:{inbound.port}")
+    try:
+        # Access logs would write query strings such as ?email=... to disk: no PII in logs.
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    finally:
+        if inbound is not None:
+            inbound.stop()
 
 
 @one_line_errors

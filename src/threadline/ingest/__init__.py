@@ -1,5 +1,6 @@
 """Ingestion: sources and write keys, Segment Spec messages, the quarantine, the write path, imports."""
 
+from threadline.ingest.customer_events import attachment_of, record_customer_event
 from threadline.ingest.importer import ImportReport, import_file, load_mapping
 from threadline.ingest.live import LiveFeed, Subscription, live_feed
 from threadline.ingest.messages import MESSAGE_TYPES, InvalidMessage, parse_time
@@ -36,6 +37,7 @@ __all__ = [
     "Subscription",
     "WriteKeys",
     "activate_source",
+    "attachment_of",
     "create_source",
     "get_source",
     "import_file",
@@ -48,6 +50,7 @@ __all__ = [
     "parse_time",
     "prepare",
     "quarantine_raw",
+    "record_customer_event",
     "revoke_source",
     "rotate_write_key",
     "source_activity",

@@ -31,6 +31,7 @@ from threadline.ingest.messages import (
 )
 from threadline.ingest.quarantine import quarantine
 from threadline.ingest.sources import SourceInfo
+from threadline.jobs import enqueue_in
 from threadline.privacy import consent_rows, suppressed_among, trait_cipher
 from threadline.profiles import golden_rules_in
 from threadline.storage import Database, insert_rows
@@ -276,6 +277,10 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
     insert_rows(conn, Event, events)
     insert_rows(conn, TraitChange, history)
     insert_rows(conn, ConsentRecord, consents)
+    # Segments re-evaluate the customers touched (docs/segments.md): one job per batch, queued in the
+    # batch's transaction so it exists exactly when the events do; no segment is read on this path.
+    touched = sorted({row["profile_id"] for row in events})
+    enqueue_in(conn, "segments.refresh", {"profile_ids": touched}, now=now)
     for result in results:
         result.profile_ids = [graph.resolve(p) if p else None for p in result.profile_ids]
     return results

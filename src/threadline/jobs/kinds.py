@@ -78,12 +78,126 @@ def messaging_send(
     return {deliver_message(db, settings, int(payload["message_id"]), clock=clock): 1}
 
 
+def analytics_scores(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Refit CLV and churn risk and rewrite their per-customer scores (threadline.analytics); a payload
+    may name other purchase events (`purchase_events`, `value_keys`). Answers customers scored."""
+    from threadline.analytics import PurchaseRule, ScoreSettings, refresh_scores
+
+    chosen = ScoreSettings(purchases=PurchaseRule.from_payload(payload))
+    return refresh_scores(db, now=clock(), settings=chosen)
+
+
+def service_sla(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
+    """SLA clocks (threadline.service): policies for new conversations, ok -> warning -> breached,
+    breach events on the timeline."""
+    from threadline.service import check_slas
+
+    return check_slas(db, settings, now=clock())
+
+
+def service_surveys(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """The CSAT (and CES) survey for each conversation resolved since the last run (threadline.service)."""
+    from threadline.service import send_due_surveys
+
+    return send_due_surveys(db, settings, now=clock())
+
+
+def service_nps(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
+    """The NPS question to customers served in the last THREADLINE_NPS_EVERY_DAYS days, not yet asked."""
+    from threadline.service import send_nps_surveys
+
+    return send_nps_surveys(db, settings, now=clock())
+
+
+def service_weakest_link(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Flag customers with two bad experiences at risk (threadline.service): one customer when the
+    payload names one (after a survey answer or a breach), else everyone with a bad experience."""
+    from threadline.service import evaluate_all, evaluate_customer
+
+    if payload.get("profile_id"):
+        return {"at_risk": int(evaluate_customer(db, settings, str(payload["profile_id"]), now=clock()))}
+    return evaluate_all(db, settings, now=clock())
+
+
+def analytics_recommendations(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Refit the item-item recommender and rewrite every customer's top 10 (threadline.analytics)."""
+    from threadline.analytics import refresh_recommendations
+
+    return refresh_recommendations(db, now=clock())
+
+
+def analytics_sentiment(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Score the sentiment of events with free text not scored yet (threadline.analytics)."""
+    from threadline.analytics import score_new_events
+
+    return score_new_events(db, now=clock())
+
+
+def loyalty_earn(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Credit points for the events since the last run (threadline.loyalty); safe to run again."""
+    from threadline.loyalty import earn_points
+
+    return earn_points(db, settings, now=clock()).counts()
+
+
+def loyalty_expire(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Expire points past their expiry (FIFO) and re-evaluate tiers (threadline.loyalty)."""
+    from threadline.loyalty import expire_points
+
+    return expire_points(db, settings, now=clock()).counts()
+
+
+def segments_recompute(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Recompute one segment (`segment_id`) or every active one, with enter and exit events."""
+    from threadline.segments import recompute, recompute_all
+
+    if payload.get("segment_id") is not None:
+        return recompute(db, int(payload["segment_id"]), now=clock(), settings=settings).counts()
+    return recompute_all(db, now=clock(), settings=settings)
+
+
+def segments_refresh(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Re-evaluate the customers an ingestion batch touched (`profile_ids`) against active segments."""
+    from threadline.segments import refresh
+
+    return refresh(db, [str(p) for p in payload.get("profile_ids", [])], now=clock(), settings=settings)
+
+
 _KINDS: dict[str, Handler] = {
     "resolve": resolve,
     "prune-jobs": prune_jobs,
     "privacy.retention": privacy_retention,
     "privacy.request-reminders": privacy_request_reminders,
     "messaging.send": messaging_send,
+    "analytics.scores": analytics_scores,
+    "segments.recompute": segments_recompute,
+    "segments.refresh": segments_refresh,
+    "analytics.recommendations": analytics_recommendations,
+    "analytics.sentiment": analytics_sentiment,
+    "service.sla": service_sla,
+    "service.surveys": service_surveys,
+    "service.nps": service_nps,
+    "service.weakest-link": service_weakest_link,
+    "loyalty.earn": loyalty_earn,
+    "loyalty.expire": loyalty_expire,
 }
 
 

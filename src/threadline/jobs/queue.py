@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import insert as insert_row
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -117,6 +118,24 @@ def enqueue(
         row = session.get(Job, job_id)
         assert row is not None
         return JobInfo.of(row)
+
+
+def enqueue_in(
+    conn: Connection, kind: str, payload: Mapping[str, Any], *, now: datetime, max_attempts: int = 5
+) -> None:
+    """Queue a job inside the caller's transaction: it exists exactly when the caller's writes commit
+    (ingestion queues `segments.refresh` with the events that call for it, at no extra commit)."""
+    conn.execute(
+        insert_row(Job).values(
+            kind=kind,
+            payload=dict(payload),
+            status=QUEUED,
+            run_at=now,
+            attempts=0,
+            max_attempts=max_attempts,
+            created_at=now,
+        )
+    )
 
 
 def claim(db: Database, worker: str, kinds: list[str], *, now: datetime, lease: timedelta) -> Claim | None:

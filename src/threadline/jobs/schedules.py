@@ -59,6 +59,26 @@ def schedules_for(settings: Settings) -> list[Schedule]:
     schedules.append(Schedule("privacy.retention", timedelta(days=1), anchor=timedelta(hours=2)))
     # Data subject requests due within a week get a reminder in their log (and on the page) each day.
     schedules.append(Schedule("privacy.request-reminders", timedelta(days=1), anchor=timedelta(hours=7)))
+    # CLV and churn risk refitted on yesterday's complete data, after resolution has merged duplicates.
+    schedules.append(Schedule("analytics.scores", timedelta(days=1), anchor=timedelta(hours=4)))
+    # Next-best products from yesterday's complete data; sentiment hourly, so the weakest-link alarm and the
+    # channel figures lag a message by an hour at most.
+    schedules.append(
+        Schedule("analytics.recommendations", timedelta(days=1), anchor=timedelta(hours=4, minutes=30))
+    )
+    schedules.append(Schedule("analytics.sentiment", timedelta(hours=1), anchor=timedelta(minutes=10)))
+    # SLA warnings and breaches to the minute; surveys shortly after a conversation is resolved.
+    schedules.append(Schedule("service.sla", timedelta(minutes=1)))
+    schedules.append(Schedule("service.surveys", timedelta(minutes=5)))
+    # After the scores and before the working day in Europe and Asia: flags the owners see in the morning.
+    schedules.append(Schedule("service.weakest-link", timedelta(days=1), anchor=timedelta(hours=5)))
+    if settings.nps_every_days:
+        schedules.append(Schedule("service.nps", timedelta(days=1), anchor=timedelta(hours=10)))
+    # Points a few minutes after the purchase; expiry (and tiers past their holding period) daily at 01:00.
+    schedules.append(Schedule("loyalty.earn", timedelta(minutes=5)))
+    schedules.append(Schedule("loyalty.expire", timedelta(days=1), anchor=timedelta(hours=1)))
+    # Segment memberships recomputed in full; ingestion refreshes the customers it touches in between.
+    schedules.append(Schedule("segments.recompute", timedelta(minutes=15)))
     return schedules
 
 

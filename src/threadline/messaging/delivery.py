@@ -112,6 +112,7 @@ def deliver_message(db: Database, settings: Settings, message_id: int, *, clock:
                     row.purpose,
                     row.message_id_header,
                     link,
+                    dict(row.headers or {}),
                 )
         outcome = _snapshot(row)
     if email is not None:

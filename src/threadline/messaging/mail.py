@@ -18,7 +18,7 @@ import html
 import smtplib
 import ssl
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -56,6 +56,7 @@ class Email:
     purpose: str
     message_id_header: str
     unsubscribe_url: str
+    headers: dict[str, str] = field(default_factory=dict)  # In-Reply-To, References (outbox.py checks)
 
 
 def new_message_id(settings: Settings) -> str:
@@ -90,6 +91,8 @@ def build_email(settings: Settings, email: Email, *, now: datetime) -> EmailMess
     message["Message-ID"] = email.message_id_header
     message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = ONE_CLICK
+    for name, value in email.headers.items():
+        message[name] = value
     text, body_html = email.body_text, email.body_html or _html_from_text(email.body_text)
     if email.purpose in FOOTER_PURPOSES:
         text = f"{text.rstrip()}\n\n--\nNo longer want these emails? Unsubscribe: {email.unsubscribe_url}\n"

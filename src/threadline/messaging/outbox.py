@@ -7,6 +7,7 @@ what happened, and the same timeline events tell it. The sending itself is a dur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,10 @@ MAX_TEXT = 100_000
 MAX_HTML = 500_000
 MAX_ORIGIN = 40
 LOG_LIMIT = 200
+# Headers a caller may add to an email: threading (RFC 5322 3.6.4) for service replies. Anything else
+# (From, To, List-Unsubscribe) is Threadline's to set.
+EXTRA_HEADERS = ("In-Reply-To", "References")
+MAX_HEADER = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,22 @@ def _readable_traits(settings: Settings, traits: dict[str, Any]) -> dict[str, An
     return readable
 
 
+def _headers(value: Mapping[str, str] | None) -> dict[str, str] | None:
+    if not value:
+        return None
+    checked = {}
+    for name, text in value.items():
+        if name not in EXTRA_HEADERS:
+            raise Invalid(
+                f"headers: {name} is not one of {', '.join(EXTRA_HEADERS)}", details={"field": "headers"}
+            )
+        if not isinstance(text, str) or len(text) > MAX_HEADER or "\r" in text or "\n" in text:
+            raise Invalid(f"headers: {name} must be one line of message ids", details={"field": "headers"})
+        if text.strip():
+            checked[name] = text.strip()
+    return checked or None
+
+
 def email_address(session: Session, profile: Profile) -> str | None:
     """Where an email to the customer goes: the email trait the profile shows (its golden value),
     else the email identifier seen first."""
@@ -170,6 +191,8 @@ def send_message(
     channel: str = "email",
     origin: str = "manual",
     created_by: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    templated: bool = True,
     now: datetime,
 ) -> MessageView:
     """Ask for a message to a customer. Stored `queued` (a job sends it, checking consent again) or
@@ -177,13 +200,15 @@ def send_message(
 
     Needs the edit permission and the customer in the viewer's write scope (journeys pass
     `Viewer.system()`); ProfileNotFound when out of scope. Subject and bodies are templates rendered
-    with the customer's traits; an error names the field (`body_text`)."""
+    with the customer's traits; an error names the field (`body_text`). `templated=False` sends them as
+    written (a service reply quoting the customer's `{{`). `headers`: In-Reply-To and References."""
     channel = _choice(channel, "channel", CHANNELS)
     purpose = _choice(purpose, "purpose", PURPOSES)
     origin = _text(origin, "origin", MAX_ORIGIN, required=True).strip()
     subject = _text(subject, "subject", MAX_SUBJECT, required=True)
     body_text = _text(body_text, "body_text", MAX_TEXT, required=True)
     body_html = _text(body_html, "body_html", MAX_HTML, required=False) or None
+    extra_headers = _headers(headers)
     if not viewer.can("edit"):
         raise Forbidden("sending a message needs the edit permission")
     with db.read() as session:
@@ -197,11 +222,14 @@ def send_message(
         traits = _readable_traits(settings, profile.traits or {})
     if address is None:
         raise Invalid("channel: the customer has no email address", details={"field": "channel"})
-    rendered_subject = " ".join(render("subject", subject, traits).split())
-    if not rendered_subject:
-        raise InvalidTemplate("subject", "is empty once written for this customer")
-    rendered_text = render("body_text", body_text, traits)
-    rendered_html = None if body_html is None else render("body_html", body_html, traits, html=True)
+    if templated:
+        rendered_subject = " ".join(render("subject", subject, traits).split())
+        if not rendered_subject:
+            raise InvalidTemplate("subject", "is empty once written for this customer")
+        rendered_text = render("body_text", body_text, traits)
+        rendered_html = None if body_html is None else render("body_html", body_html, traits, html=True)
+    else:
+        rendered_subject, rendered_text, rendered_html = " ".join(subject.split()), body_text, body_html
 
     with db.write() as session:
         decision = check_send(session, live, channel, purpose)
@@ -224,6 +252,7 @@ def send_message(
             updated_at=now,
             created_by=created_by,
             origin=origin,
+            headers=extra_headers,
         )
         session.add(row)
         session.flush()

@@ -31,15 +31,18 @@ class InvalidTemplate(Invalid):
 class _Traits(dict[str, Any]):
     """The customer's traits as templates see them; its type tells a missing trait from other names."""
 
+    _namespace = "traits"
+
 
 class _Missing(StrictUndefined):
     @property
     def _undefined_message(self) -> str:
         name, owner = self._undefined_name, self._undefined_obj
         if self._undefined_hint is None and isinstance(owner, _Traits):
+            ns = owner._namespace
             return (
-                f"the customer has no trait {name!r} (used as traits.{name}); "
-                f'write {{{{ traits.{name} | default("...") }}}} to send without it'
+                f"the customer has no trait {name!r} (used as {ns}.{name}); "
+                f'write {{{{ {ns}.{name} | default("...") }}}} to send without it'
             )
         if self._undefined_hint is None and owner is missing and name is not None:
             return f"{name!r} is not defined; the customer's traits are under traits (traits.{name})"
@@ -51,12 +54,17 @@ _PLAIN = SandboxedEnvironment(undefined=_Missing, autoescape=False, keep_trailin
 _HTML = SandboxedEnvironment(undefined=_Missing, autoescape=True, keep_trailing_newline=True)
 
 
-def render(field: str, source: str, traits: Mapping[str, Any], *, html: bool = False) -> str:
-    """`source` rendered with `traits`; InvalidTemplate naming `field` when it cannot be."""
+def render(
+    field: str, source: str, traits: Mapping[str, Any], *, html: bool = False, namespace: str = "traits"
+) -> str:
+    """`source` rendered with `traits`; InvalidTemplate naming `field` when it cannot be. `namespace`
+    is the name templates use for the traits: canned service replies write `{{ customer.first_name }}`."""
     environment = _HTML if html else _PLAIN
+    values = _Traits(traits)
+    values._namespace = namespace
     try:
         template = environment.from_string(source)
-        return template.render(traits=_Traits(traits))
+        return template.render({namespace: values})
     except TemplateSyntaxError as error:
         raise InvalidTemplate(field, f"line {error.lineno}: {error.message}") from None
     except UndefinedError as error:

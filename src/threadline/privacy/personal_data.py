@@ -24,6 +24,8 @@ from threadline.storage.models import (
     Event,
     EventSentiment,
     Identity,
+    LoyaltyEntry,
+    LoyaltyStatus,
     MatchCandidate,
     Merge,
     OutboundMessage,
@@ -34,6 +36,8 @@ from threadline.storage.models import (
     ProfileMember,
     ProfileScore,
     QuarantinedMessage,
+    Segment,
+    SegmentMembership,
     Source,
     SurveyResponse,
     TraitChange,
@@ -45,6 +49,7 @@ ERASED_PROFILE_ID = "erased"
 _CHUNK = 500
 
 NO_CUSTOMER_DATA = {
+    "segments": "audience definitions",
     "sla_policies": "service targets per priority, tier and channel",
     "marketing_spend": "what channels and campaigns cost per day",
     "sources": "channels and their write keys",
@@ -515,6 +520,34 @@ def _export_surveys(conn: Connection, person: Person) -> list[dict[str, Any]]:
     )
 
 
+def _export_segments(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(Segment.name, SegmentMembership.entered_at)
+        .join(Segment, Segment.id == SegmentMembership.segment_id)
+        .where(SegmentMembership.profile_id.in_(person.profile_ids))
+        .order_by(Segment.name),
+    )
+
+
+def _export_loyalty(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(LoyaltyEntry.kind, LoyaltyEntry.points, LoyaltyEntry.reason, LoyaltyEntry.created_at)
+        .where(LoyaltyEntry.profile_id.in_(person.profile_ids))
+        .order_by(LoyaltyEntry.id),
+    )
+
+
+def _export_loyalty_status(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(LoyaltyStatus.points, LoyaltyStatus.lifetime_points, LoyaltyStatus.tier).where(
+            LoyaltyStatus.profile_id.in_(person.profile_ids)
+        ),
+    )
+
+
 def _export_scores(conn: Connection, person: Person) -> list[dict[str, Any]]:
     # What models concluded about the person (CLV, churn risk, recommendations): profiling, theirs to see.
     return _rows(
@@ -562,6 +595,9 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("conversation_messages", None, _erase_conversation_messages),
     Holder("conversations", _export_conversations, _deleting(Conversation, "profile_id")),
     Holder("survey_responses", _export_surveys, _deleting(SurveyResponse, "profile_id"), "surveys"),
+    Holder("segment_memberships", _export_segments, _deleting(SegmentMembership, "profile_id"), "segments"),
+    Holder("loyalty_ledger", _export_loyalty, _deleting(LoyaltyEntry, "profile_id"), "loyalty"),
+    Holder("loyalty_status", _export_loyalty_status, _deleting(LoyaltyStatus, "profile_id")),
     Holder("profile_scores", _export_scores, _deleting(ProfileScore, "profile_id"), "computed_scores"),
     Holder("event_sentiments", _export_sentiments, _deleting(EventSentiment, "profile_id"), "sentiments"),
     Holder("audit_log", _export_audit, _keep, "audit"),

@@ -10,6 +10,7 @@ profile they first landed on, so that a merge can be undone exactly (see docs/id
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -536,6 +538,8 @@ class OutboundMessage(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # staff user, or NULL
     origin: Mapped[str] = mapped_column(String(40))  # manual | journey | service: who asked
+    # Extra headers the email carries: a service reply's In-Reply-To and References (threading).
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
 
 
 class ProfileScore(Base):
@@ -702,3 +706,290 @@ class SurveyResponse(Base):
     answered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Segment(Base):
+    """A named audience: a condition tree on traits, identities, channels, events, computed scores and
+    consent (threadline.segments), compiled to SQL on both databases. Members are kept current."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    member_count: Mapped[int] = mapped_column(Integer, default=0)
+    computed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SegmentMembership(Base):
+    """A customer in a segment since `entered_at`; leaving deletes the row (and is an event)."""
+
+    __tablename__ = "segment_memberships"
+    __table_args__ = (Index("ix_segment_memberships_profile", "profile_id"),)
+
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id"), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entered_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoyaltyEntry(Base):
+    """One line of a customer's points ledger (threadline.loyalty): earned from an event, redeemed,
+    expired or adjusted with a reason. Append-only; the balance is the sum."""
+
+    __tablename__ = "loyalty_ledger"
+    __table_args__ = (
+        Index("ix_loyalty_ledger_profile", "profile_id", "created_at"),
+        # An event earns once, however often the earning job runs.
+        UniqueConstraint("event_id", "kind", name="uq_loyalty_ledger_event_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(10))  # earn | redeem | expire | adjust
+    points: Mapped[int] = mapped_column(Integer)  # negative for redeem and expire
+    reason: Mapped[str] = mapped_column(String(300))
+    event_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), nullable=True
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class LoyaltyStatus(Base):
+    """A customer's current balance and tier, kept beside the ledger so lists and segments read one row."""
+
+    __tablename__ = "loyalty_status"
+
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    lifetime_points: Mapped[int] = mapped_column(Integer, default=0)
+    spend: Mapped[float] = mapped_column(Float, default=0.0)
+    tier: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    tier_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FollowUp(Base):
+    """A sales follow-up (跟进记录) on a lead, account, contact, deal or customer (threadline.sales).
+    `profile_id` is the unified profile it concerns, so the customer's timeline and an erasure find it;
+    the same follow-up is also an event on that timeline."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (
+        Index("ix_follow_ups_subject", "subject_type", "subject_id", "created_at"),
+        Index("ix_follow_ups_profile", "profile_id"),
+        Index("ix_follow_ups_owner_next", "owner_id", "next_contact_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_type: Mapped[str] = mapped_column(String(10))  # lead | account | contact | deal | profile
+    subject_id: Mapped[str] = mapped_column(String(40))  # an integer id, or a profile's id
+    profile_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    method: Mapped[str] = mapped_column(String(20))
+    content: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    next_contact_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    owner_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    related: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # {"contact_ids", "deal_ids"}
+
+
+class Task(Base):
+    """A piece of a rep's work with a due date, linked to any record (threadline.sales)."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"),
+        Index("ix_tasks_related", "related_type", "related_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    priority: Mapped[str] = mapped_column(String(10))  # low | normal | high
+    status: Mapped[str] = mapped_column(String(10))  # open | done | cancelled
+    assignee_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    related_type: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    related_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    remind_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class CalendarFeed(Base):
+    """A user's iCalendar feed secret, hashed: calendar apps cannot sign in, so the URL is the
+    credential. One per user; revoking deletes the row."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# -- sales: leads, accounts, contacts, deals (threadline.sales) ---------------------------------------------
+# Email and phone are stored normalised the way threadline.identity matches them, so duplicates are found
+# by equality and the record links to the person's unified profile (`profile_id`).
+
+
+class Lead(Base):
+    """Someone who might buy, not yet a customer; converted into an account, a contact and a deal."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_owner_updated", "owner_id", "updated_at"),
+        Index("ix_leads_profile", "profile_id"),
+        Index("ix_leads_email", "email"),
+        Index("ix_leads_phone", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # new | contacted | qualified | unqualified | converted
+    owner_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    profile_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    converted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    converted_account_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    converted_contact_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    converted_deal_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_follow_up_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    next_follow_up_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SalesAccount(Base):
+    """A customer the sales team manages: a company, or a person (then `profile_id` is that person).
+    `in_pool_since` and `previous_owner_id` belong to the customer pool (公海)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        Index("ix_accounts_owner_updated", "owner_id", "updated_at"),
+        Index("ix_accounts_profile", "profile_id"),
+        Index("ix_accounts_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # company | person
+    industry: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    region: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    level: Mapped[str | None] = mapped_column(String(20), nullable=True)  # e.g. A / B / C
+    owner_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    profile_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    last_follow_up_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    next_follow_up_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    in_pool_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    previous_owner_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Contact(Base):
+    """A person at an account; a contact's data scope is its account's."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_account", "account_id"),
+        Index("ix_contacts_profile", "profile_id"),
+        Index("ix_contacts_email", "email"),
+        Index("ix_contacts_phone", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    is_decision_maker: Mapped[bool] = mapped_column(Boolean, default=False)
+    profile_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Pipeline(Base):
+    """A deal pipeline: its stages in order, each `{key, name, probability}` (win probability, 0-100)."""
+
+    __tablename__ = "pipelines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    stages: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Deal(Base):
+    """An opportunity with an account, moving through its pipeline's stages until won or lost."""
+
+    __tablename__ = "deals"
+    __table_args__ = (
+        Index("ix_deals_owner_updated", "owner_id", "updated_at"),
+        Index("ix_deals_account", "account_id"),
+        Index("ix_deals_pipeline_stage", "pipeline_id", "stage"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    stage: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    expected_close: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(10))  # open | won | lost
+    lost_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    owner_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    products: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    custom: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class DealStageChange(Base):
+    """One move of a deal between stages (the first row has no `from_stage`): the deal cycle's record."""
+
+    __tablename__ = "deal_stage_history"
+    __table_args__ = (Index("ix_deal_stage_history_deal", "deal_id", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"))
+    from_stage: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    to_stage: Mapped[str] = mapped_column(String(40))
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class CustomField(Base):
+    """A field the workspace added to leads, accounts, contacts or deals; values live in `custom`."""
+
+    __tablename__ = "custom_fields"
+    __table_args__ = (UniqueConstraint("entity", "key", name="uq_custom_fields_entity_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(10))  # lead | account | contact | deal
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))  # text | number | date | select | multi_select | user | boolean
+    options: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    unique: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)

@@ -33,6 +33,7 @@ from threadline.profiles import (
     timeline_page,
     view_query,
 )
+from threadline.service import at_risk_among
 from threadline.storage import Database
 from threadline.web.auditing import actor_of
 from threadline.web.golden_pages import RULE_NAMES
@@ -102,6 +103,8 @@ def customers(request: Request, user: WebUser, page: int = 1) -> Response:
         error = None
     except Invalid as problem:
         query, params, rows, total, error = CustomerQuery(), {}, [], 0, problem.message
+    # The weakest-link badges of the listed customers, in one query (threadline.service).
+    at_risk = at_risk_among(db, [str(row["id"]) for row in rows])
     return render(
         request,
         "customers.html",
@@ -122,6 +125,7 @@ def customers(request: Request, user: WebUser, page: int = 1) -> Response:
         can_edit=viewer.can("edit"),
         masked=not viewer.can("pii"),
         error=error,
+        at_risk=at_risk,
     )
 
 

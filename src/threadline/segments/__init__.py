@@ -1,0 +1,71 @@
+"""Segments: audiences defined by conditions on traits, identities, channels, events, computed traits,
+RFM, scores, consent and other segments (definitions.py), compiled to SQL for SQLite and PostgreSQL
+(compiler.py), previewed live, and kept current as events arrive (membership.py). docs/segments.md."""
+
+from threadline.segments.catalog import (
+    COUNT_CAP,
+    EDITOR_ROLES,
+    SegmentNotFound,
+    SegmentView,
+    create_segment,
+    delete_segment,
+    get_segment,
+    list_members,
+    list_segments,
+    may_define,
+    preview,
+    segments_of,
+    update_segment,
+)
+from threadline.segments.computed import MEMBERSHIP_EVENTS
+from threadline.segments.definitions import (
+    COMPUTED,
+    LEAF_TYPES,
+    LOYALTY_FIELDS,
+    NUMBER_OPS,
+    RFM_SCORES,
+    TRAIT_OPS,
+    InvalidDefinition,
+    validate_definition,
+)
+from threadline.segments.membership import (
+    ENTERED,
+    EXITED,
+    SOURCE_NAME,
+    MembershipChange,
+    recompute,
+    recompute_all,
+    refresh,
+)
+
+__all__ = [
+    "COMPUTED",
+    "COUNT_CAP",
+    "EDITOR_ROLES",
+    "ENTERED",
+    "EXITED",
+    "LEAF_TYPES",
+    "LOYALTY_FIELDS",
+    "MEMBERSHIP_EVENTS",
+    "NUMBER_OPS",
+    "RFM_SCORES",
+    "SOURCE_NAME",
+    "TRAIT_OPS",
+    "InvalidDefinition",
+    "MembershipChange",
+    "SegmentNotFound",
+    "SegmentView",
+    "create_segment",
+    "delete_segment",
+    "get_segment",
+    "list_members",
+    "list_segments",
+    "may_define",
+    "preview",
+    "recompute",
+    "recompute_all",
+    "refresh",
+    "segments_of",
+    "update_segment",
+    "validate_definition",
+]

@@ -1,0 +1,190 @@
+"""Service: conversations with customers on every channel, the inbound email server, the inbox's reads
+and an agent's actions (reply, note, status, assignment, tags), canned replies, collision warnings;
+SLAs in business hours, surveys, the weakest-link alarm and service metrics.
+
+Every channel comes in through `receive_inbound`, which finds the customer through the one write path.
+See docs/service.md.
+"""
+
+from threadline.service.business_hours import (
+    WEEKDAYS,
+    BusinessCalendar,
+    add_business_minutes,
+    business_minutes_between,
+    parse_calendar,
+)
+from threadline.service.canned_replies import (
+    CANNED_REPLIES_KEY,
+    CannedReply,
+    canned_replies,
+    fill_canned_reply,
+    set_canned_replies,
+)
+from threadline.service.collisions import TYPING_TTL, TypingRegistry, Typist
+from threadline.service.conversations import (
+    CLOSED,
+    IN,
+    NOTE,
+    OPEN,
+    OUT,
+    PENDING,
+    PRIORITIES,
+    RESOLVED,
+    SERVICE_CHANNELS,
+    STATUSES,
+    InboundAttachment,
+    Received,
+    receive_inbound,
+    source_name,
+)
+from threadline.service.customer_events import (
+    BREACH_EVENT,
+    RECOVERY_TASK_EVENT,
+    SURVEY_CHANGED_EVENT,
+    SURVEY_EVENT,
+)
+from threadline.service.inbound_mail import InboundMailServer, InboundOutcome, accepts, take_email
+from threadline.service.mail_parsing import MalformedEmail, ParsedEmail, parse_email
+from threadline.service.metrics import (
+    GROUPS,
+    INTERVALS,
+    MetricsQuery,
+    ServiceReport,
+    metrics_csv,
+    metrics_query,
+    service_metrics,
+)
+from threadline.service.reads import (
+    ANY_STATUS,
+    QUEUES,
+    SLA_STATES,
+    customer_conversations,
+    get_conversation,
+    list_conversations,
+    read_attachment,
+)
+from threadline.service.replies import add_note, reply
+from threadline.service.scope import ConversationNotFound, conversation_filter
+from threadline.service.sla import apply_policy, check_slas, clock_states, matching_policy
+from threadline.service.sla_policies import (
+    PolicyView,
+    create_policy,
+    delete_policy,
+    get_policy,
+    list_policies,
+    update_policy,
+)
+from threadline.service.surveys import (
+    SurveyView,
+    answer_survey,
+    profile_surveys,
+    read_survey,
+    send_due_surveys,
+    send_nps_surveys,
+    send_resolution_survey,
+)
+from threadline.service.triage import UNCHANGED, change_conversation
+from threadline.service.views import AttachmentView, ConversationDetail, ConversationView, EntryView, Inbox
+from threadline.service.weakest_link import (
+    AT_RISK,
+    RiskFlag,
+    Thresholds,
+    at_risk_among,
+    at_risk_flag,
+    evaluate_all,
+    evaluate_customer,
+    get_thresholds,
+    set_thresholds,
+)
+
+__all__ = [
+    "ANY_STATUS",
+    "AT_RISK",
+    "BREACH_EVENT",
+    "CANNED_REPLIES_KEY",
+    "CLOSED",
+    "GROUPS",
+    "IN",
+    "INTERVALS",
+    "NOTE",
+    "OPEN",
+    "OUT",
+    "PENDING",
+    "PRIORITIES",
+    "QUEUES",
+    "RECOVERY_TASK_EVENT",
+    "RESOLVED",
+    "SERVICE_CHANNELS",
+    "SLA_STATES",
+    "STATUSES",
+    "SURVEY_CHANGED_EVENT",
+    "SURVEY_EVENT",
+    "TYPING_TTL",
+    "UNCHANGED",
+    "WEEKDAYS",
+    "AttachmentView",
+    "BusinessCalendar",
+    "CannedReply",
+    "ConversationDetail",
+    "ConversationNotFound",
+    "ConversationView",
+    "EntryView",
+    "InboundAttachment",
+    "InboundMailServer",
+    "InboundOutcome",
+    "Inbox",
+    "MalformedEmail",
+    "MetricsQuery",
+    "ParsedEmail",
+    "PolicyView",
+    "Received",
+    "RiskFlag",
+    "ServiceReport",
+    "SurveyView",
+    "Thresholds",
+    "TypingRegistry",
+    "Typist",
+    "accepts",
+    "add_business_minutes",
+    "add_note",
+    "answer_survey",
+    "apply_policy",
+    "at_risk_among",
+    "at_risk_flag",
+    "business_minutes_between",
+    "canned_replies",
+    "change_conversation",
+    "check_slas",
+    "clock_states",
+    "conversation_filter",
+    "create_policy",
+    "customer_conversations",
+    "delete_policy",
+    "evaluate_all",
+    "evaluate_customer",
+    "fill_canned_reply",
+    "get_conversation",
+    "get_policy",
+    "get_thresholds",
+    "list_conversations",
+    "list_policies",
+    "matching_policy",
+    "metrics_csv",
+    "metrics_query",
+    "parse_calendar",
+    "parse_email",
+    "profile_surveys",
+    "read_attachment",
+    "read_survey",
+    "receive_inbound",
+    "reply",
+    "send_due_surveys",
+    "send_nps_surveys",
+    "send_resolution_survey",
+    "service_metrics",
+    "set_canned_replies",
+    "set_thresholds",
+    "source_name",
+    "take_email",
+    "update_policy",
+]
