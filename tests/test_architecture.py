@@ -26,6 +26,7 @@ DOMAINS = {
     "service",
     "loyalty",
     "segments",
+    "sales",
 }
 INTERFACES = {"api", "web", "cli"}
 FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "typer", "rich", "jinja2")

@@ -25,7 +25,7 @@ from tests.factories import SYSTEM, lookup_profile, make_source, make_token, sen
 from threadline.accounts import viewer_for
 from threadline.config import Settings
 from threadline.errors import Forbidden, Invalid
-from threadline.jobs import Worker, count_jobs, handlers
+from threadline.jobs import Worker, handlers, list_jobs
 from threadline.messaging import (
     FAILED,
     JOB_KIND,
@@ -232,7 +232,7 @@ def test_without_consent_the_message_is_refused_and_nothing_reaches_the_relay(
     message_id = ask(db, mail, ann, "marketing")
     refused = row(db, message_id)
     assert refused.status == REFUSED and refused.reason == "the customer never granted marketing"
-    assert count_jobs(db)["queued"] == 0  # nothing to send, so no job
+    assert list_jobs(db, kind="messaging.send") == []  # nothing to send, so no job
     assert run_worker(db, mail, clock) == []
     assert box.received == []
     events = timeline_events(db, ann)

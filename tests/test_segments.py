@@ -242,11 +242,9 @@ def test_nested_groups(db: Database, shop: dict[str, Any]) -> None:
 
 def test_in_segment_and_cycles_are_refused(db: Database, shop: dict[str, Any]) -> None:
     pro = create_segment(db, SYSTEM, name="Pro", definition=trait("plan", "eq", "pro"), now=NOW)
-    buyers = create_segment(
-        db, SYSTEM, name="Pro buyers",
-        definition={"all": [{"type": "segment", "segment": pro.id}, {"type": "event", "name": "Order Completed", "within_days": 30}]},
-        now=NOW,
-    )  # fmt: skip
+    recent = {"type": "event", "name": "Order Completed", "within_days": 30}
+    definition = {"all": [{"type": "segment", "segment": pro.id}, recent]}
+    buyers = create_segment(db, SYSTEM, name="Pro buyers", definition=definition, now=NOW)
     assert who(db, shop, {"type": "segment", "segment": buyers.id}) == {"alice"}
     with pytest.raises(InvalidDefinition) as cycle:
         update_segment(

@@ -72,9 +72,11 @@ def record_customer_event(
     source: str,
     channel: str,
     at: datetime,
+    received_at: datetime | None = None,
 ) -> bool:
-    """Put `event` on the customer's timeline; False when the customer has no identifier left to attach
-    it to (erased meanwhile) or the write path refused it (logged: a bug, not the customer's doing)."""
+    """Put `event` on the customer's timeline at `at` (received `received_at`, default `at`); False when
+    the customer has no identifier left to attach it to (erased meanwhile) or the write path refused it
+    (logged: a bug, not the customer's doing)."""
     attach = attachment_of(db, profile_id)
     if attach is None:
         return False
@@ -86,8 +88,9 @@ def record_customer_event(
         "properties": properties,
         **attach,
     }
-    info = internal_source(db, source, now=at, channel=channel)
-    result = ingest(db, info, [message], settings=settings, received_at=at)
+    received = received_at or at
+    info = internal_source(db, source, now=received, channel=channel)
+    result = ingest(db, info, [message], settings=settings, received_at=received)
     if result.rejected:
         log.warning("%s: timeline event %r refused (%s)", source, event, result.rejected[0].field)
         return False

@@ -35,7 +35,7 @@ from threadline.jobs import enqueue_in
 from threadline.privacy import consent_rows, suppressed_among, trait_cipher
 from threadline.profiles import golden_rules_in
 from threadline.storage import Database, insert_rows
-from threadline.storage.models import ConsentRecord, Event, TraitChange
+from threadline.storage.models import ConsentRecord, Event, Segment, TraitChange
 
 log = logging.getLogger(__name__)
 
@@ -278,9 +278,12 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
     insert_rows(conn, TraitChange, history)
     insert_rows(conn, ConsentRecord, consents)
     # Segments re-evaluate the customers touched (docs/segments.md): one job per batch, queued in the
-    # batch's transaction so it exists exactly when the events do; no segment is read on this path.
-    touched = sorted({row["profile_id"] for row in events})
-    enqueue_in(conn, "segments.refresh", {"profile_ids": touched}, now=now)
+    # batch's transaction so it exists exactly when the events do. Only when some segment is active (one
+    # read of a small table): a workspace without segments should not fill the job queue; a segment
+    # made meanwhile is filled by its own recompute.
+    if conn.scalar(select(Segment.id).where(Segment.active.is_(True)).limit(1)) is not None:
+        touched = sorted({row["profile_id"] for row in events})
+        enqueue_in(conn, "segments.refresh", {"profile_ids": touched}, now=now)
     for result in results:
         result.profile_ids = [graph.resolve(p) if p else None for p in result.profile_ids]
     return results

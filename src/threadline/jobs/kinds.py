@@ -181,6 +181,20 @@ def segments_refresh(
     return refresh(db, [str(p) for p in payload.get("profile_ids", [])], now=clock(), settings=settings)
 
 
+def sales_pool(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
+    """Return accounts past the pool rules to the customer pool, audited, on the timeline (threadline.sales)."""
+    from threadline.sales import return_neglected_accounts
+
+    return return_neglected_accounts(db, settings, now=clock())
+
+
+def sales_digest(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
+    """Email each user their day once, in their morning (threadline.sales)."""
+    from threadline.sales import send_digests
+
+    return send_digests(db, settings, now=clock())
+
+
 _KINDS: dict[str, Handler] = {
     "resolve": resolve,
     "prune-jobs": prune_jobs,
@@ -198,6 +212,8 @@ _KINDS: dict[str, Handler] = {
     "service.weakest-link": service_weakest_link,
     "loyalty.earn": loyalty_earn,
     "loyalty.expire": loyalty_expire,
+    "sales.pool": sales_pool,
+    "sales.digest": sales_digest,
 }
 
 

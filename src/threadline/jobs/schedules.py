@@ -79,6 +79,10 @@ def schedules_for(settings: Settings) -> list[Schedule]:
     schedules.append(Schedule("loyalty.expire", timedelta(days=1), anchor=timedelta(hours=1)))
     # Segment memberships recomputed in full; ingestion refreshes the customers it touches in between.
     schedules.append(Schedule("segments.recompute", timedelta(minutes=15)))
+    # Neglected accounts back to the pool before the working day; digests hourly, each user's once in
+    # their own morning (threadline.sales decides whose morning it is).
+    schedules.append(Schedule("sales.pool", timedelta(days=1), anchor=timedelta(hours=1, minutes=30)))
+    schedules.append(Schedule("sales.digest", timedelta(hours=1), anchor=timedelta(minutes=20)))
     return schedules
 
 

@@ -2,7 +2,7 @@
 earning event and "Loyalty Tier Changed" (properties from, to) for journeys and segments to react to.
 
 The events come from the internal source "Loyalty" (channel other), attached like messaging's
-(threadline.messaging) to the customer's user id, else anonymous id, else email. Their messageIds name
+(threadline.ingest.attachment_of) to the customer's user id, else anonymous id, else email. Their messageIds name
 what they record, so writing one again (a job that ran twice) is a duplicate the write path drops. The
 earning job skips this source's events, so the program's own events never earn points.
 """
@@ -15,21 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from threadline.config import Settings
-from threadline.errors import NotFound
-from threadline.ingest import SourceInfo, ingest, internal_source
+from threadline.ingest import SourceInfo, attachment_of, ingest, internal_source
 from threadline.loyalty.program import POINTS_EARNED, TIER_CHANGED
 from threadline.loyalty.standing import TierChange
-from threadline.privacy import live_profile_id
 from threadline.storage import Database
-from threadline.storage.models import Identity
 
 log = logging.getLogger(__name__)
 
 SOURCE_NAME = "Loyalty"
-_ATTACH_ORDER = ("user_id", "anonymous_id", "email")
 
 
 def loyalty_source(db: Database, *, now: datetime) -> SourceInfo:
@@ -46,28 +40,6 @@ class Earned:
     at: datetime
 
 
-def _attachment(db: Database, profile_id: str) -> dict[str, Any] | None:
-    with db.read() as session:
-        try:
-            live = live_profile_id(session.connection(), profile_id)
-        except NotFound:  # erased meanwhile
-            return None
-        found = dict(
-            session.execute(
-                select(Identity.kind, Identity.value)
-                .where(Identity.profile_id == live, Identity.kind.in_(_ATTACH_ORDER))
-                .order_by(Identity.first_seen.desc(), Identity.id.desc())
-            ).all()
-        )
-    if "user_id" in found:
-        return {"userId": found["user_id"]}
-    if "anonymous_id" in found:
-        return {"anonymousId": found["anonymous_id"]}
-    if "email" in found:
-        return {"context": {"traits": {"email": found["email"]}}}
-    return None
-
-
 def announce(
     db: Database,
     settings: Settings,
@@ -79,14 +51,14 @@ def announce(
     """Write the timeline events for points earned and tiers changed; answers how many were written."""
     events: list[dict[str, Any]] = []
     for entry in earned:
-        attach = _attachment(db, entry.profile_id)
+        attach = attachment_of(db, entry.profile_id)
         if attach is not None:
             properties = {"points": entry.points, "event": entry.event_name, "event_id": entry.event_id}
             events.append(
                 _track(POINTS_EARNED, f"loyalty-earn-{entry.event_id}", entry.at, properties, attach)
             )
     for change in changes:
-        attach = _attachment(db, change.profile_id)
+        attach = attachment_of(db, change.profile_id)
         if attach is not None:
             direction = "up" if change.upgrade else "down"
             properties = {"from": change.old, "to": change.new, "direction": direction}

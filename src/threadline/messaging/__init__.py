@@ -24,6 +24,7 @@ from threadline.messaging.outbox import (
     send_message,
 )
 from threadline.messaging.rendering import InvalidTemplate, render
+from threadline.messaging.staff_mail import send_staff_email
 from threadline.messaging.timeline import EVENT_NAMES, SOURCE_NAME
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "render",
     "send_decisions",
     "send_message",
+    "send_staff_email",
 ]

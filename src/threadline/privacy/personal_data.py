@@ -23,6 +23,7 @@ from threadline.storage.models import (
     ConversationMessage,
     Event,
     EventSentiment,
+    FollowUp,
     Identity,
     LoyaltyEntry,
     LoyaltyStatus,
@@ -40,6 +41,7 @@ from threadline.storage.models import (
     SegmentMembership,
     Source,
     SurveyResponse,
+    Task,
     TraitChange,
 )
 
@@ -64,6 +66,7 @@ NO_CUSTOMER_DATA = {
     "jobs": "background work; payloads carry ids, never personal data",
     "suppressions": "keyed hashes of erased identifiers: what keeps an erasure in force",
     "privacy_request_log": "erased with its request (see the privacy_requests holder)",
+    "calendar_feeds": "hashed secrets of staff's calendar feed links",
 }
 
 
@@ -567,6 +570,34 @@ def _export_sentiments(conn: Connection, person: Person) -> list[dict[str, Any]]
     )
 
 
+def _export_follow_ups(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    # Sales notes about the person (threadline.sales): what was said and agreed is theirs to see.
+    return _rows(
+        conn,
+        select(FollowUp.method, FollowUp.content, FollowUp.outcome, FollowUp.next_contact_at, FollowUp.created_at)
+        .where(FollowUp.profile_id.in_(person.profile_ids))
+        .order_by(FollowUp.created_at, FollowUp.id),
+    )
+
+
+def _person_tasks(person: Person) -> Any:
+    # Tasks linked to the customer themselves; a task on their company's account stays with the account.
+    return (Task.related_type == "profile") & Task.related_id.in_(person.profile_ids)
+
+
+def _export_tasks(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(Task.title, Task.description, Task.due_at, Task.status, Task.created_at)
+        .where(_person_tasks(person))
+        .order_by(Task.id),
+    )
+
+
+def _erase_tasks(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    return int(conn.execute(delete(Task).where(_person_tasks(person))).rowcount or 0)
+
+
 def _keep(conn: Connection, person: Person, _: ErasurePolicy) -> int:
     return 0
 
@@ -600,6 +631,8 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("loyalty_status", _export_loyalty_status, _deleting(LoyaltyStatus, "profile_id")),
     Holder("profile_scores", _export_scores, _deleting(ProfileScore, "profile_id"), "computed_scores"),
     Holder("event_sentiments", _export_sentiments, _deleting(EventSentiment, "profile_id"), "sentiments"),
+    Holder("follow_ups", _export_follow_ups, _deleting(FollowUp, "profile_id")),
+    Holder("tasks", _export_tasks, _erase_tasks),
     Holder("audit_log", _export_audit, _keep, "audit"),
     # Last: the rows above point at the profiles.
     Holder("profiles", _export_profile, _erase_profiles, "profile"),

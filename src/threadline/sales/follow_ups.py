@@ -49,7 +49,13 @@ EVENT_NAME = "Follow-up Logged"
 # Events other capabilities log that count as a follow-up, with the method they show as.
 AUTOMATIC_EVENTS = {"Email Sent": "email", "Email Received": "email", "Call Logged": "phone"}
 MESSAGE_EVENT = "Message Received"  # its method follows the channel it came on
-_MESSAGE_METHODS = {"sms": "sms", "social": "wechat", "chat": "chat", "email": "email", "call_center": "phone"}
+_MESSAGE_METHODS = {
+    "sms": "sms",
+    "social": "wechat",
+    "chat": "chat",
+    "email": "email",
+    "call_center": "phone",
+}
 MAX_CONTENT = 5000
 MAX_OUTCOME = 200
 TIMELINE_EXCERPT = 500  # the timeline shows the start of the notes; the follow-up keeps them whole
@@ -118,7 +124,9 @@ def follow_up_methods(db: Database) -> tuple[str, ...]:
     return DEFAULT_METHODS
 
 
-def set_follow_up_methods(db: Database, methods: list[str], *, by: int | None, now: datetime) -> tuple[str, ...]:
+def set_follow_up_methods(
+    db: Database, methods: list[str], *, by: int | None, now: datetime
+) -> tuple[str, ...]:
     cleaned = [m.strip().lower() for m in methods if isinstance(m, str) and m.strip()]
     if not cleaned or any(len(m) > 20 for m in cleaned) or len(set(cleaned)) != len(cleaned):
         raise Invalid("methods: give distinct names of at most 20 characters", details={"field": "methods"})
@@ -238,12 +246,10 @@ def _attachment(db: Database, profile_id: str) -> dict[str, Any] | None:
     return None
 
 
-def _put_on_timeline(db: Database, settings: Settings, view: FollowUpView, subject: Subject, *, now: datetime) -> bool:
+def _put_on_timeline(
+    db: Database, settings: Settings, view: FollowUpView, subject: Subject, *, now: datetime
+) -> bool:
     assert view.profile_id is not None
-    attach = _attachment(db, view.profile_id)
-    if attach is None:  # no identifier to attach to (erased meanwhile)
-        return False
-    channel = METHOD_CHANNELS.get(view.method, "other")
     properties: dict[str, Any] = {
         "follow_up_id": view.id,
         "method": view.method,
@@ -255,19 +261,49 @@ def _put_on_timeline(db: Database, settings: Settings, view: FollowUpView, subje
         properties["outcome"] = view.outcome
     if view.next_contact_at:
         properties["next_contact_at"] = view.next_contact_at.isoformat() + "Z"
+    return record_sales_event(
+        db,
+        settings,
+        profile_id=view.profile_id,
+        name=EVENT_NAME,
+        properties=properties,
+        # Recording the same follow-up again (a retried job) is a duplicate the write path drops.
+        message_id=f"follow-up-{view.id}",
+        channel=METHOD_CHANNELS.get(view.method, "other"),
+        now=now,
+    )
+
+
+def record_sales_event(
+    db: Database,
+    settings: Settings,
+    *,
+    profile_id: str,
+    name: str,
+    properties: dict[str, Any],
+    message_id: str,
+    channel: str,
+    now: datetime,
+) -> bool:
+    """A track event on the customer's timeline through the write path; False when the customer has no
+    identifier left to attach it to (erased meanwhile) or the write path refused it (logged: a bug)."""
+    with db.read() as session:
+        live = session.scalar(select(Profile.merged_into).where(Profile.id == profile_id)) or profile_id
+    attach = _attachment(db, live)
+    if attach is None:
+        return False
     event = {
         "type": "track",
-        "event": EVENT_NAME,
-        # Recording the same follow-up again (a retried request) is a duplicate the write path drops.
-        "messageId": f"follow-up-{view.id}",
+        "event": name,
+        "messageId": message_id,
         "timestamp": now.isoformat() + "Z",
         "properties": properties,
         **attach,
     }
     source = internal_source(db, f"Sales ({channel})", channel=channel, now=now)
     outcome = ingest(db, source, [event], settings=settings, received_at=now)
-    if outcome.rejected:  # a bug, not the rep's doing: the follow-up itself stands
-        log.warning("follow-up %s: timeline event refused (%s)", view.id, outcome.rejected[0].field)
+    if outcome.rejected:  # a bug, not the rep's doing: the record itself stands
+        log.warning("sales event %s refused by the write path (%s)", name, outcome.rejected[0].field)
         return False
     return True
 
@@ -415,6 +451,6 @@ def reassign_reminders(session: Session, *, subject: Subject, owner_id: int | No
                 FollowUp.next_contact_at.is_not(None),
             )
             .values(owner_id=owner_id)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
         or 0
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from threadline.accounts import Viewer
 from threadline.errors import Conflict, Forbidden, Invalid, NotFound
 from threadline.storage import Database
-from threadline.storage.models import Deal, Pipeline
+from threadline.storage.models import Deal, DealStageChange, Pipeline
 
 DEFAULT_NAME = "Sales"
 DEFAULT_STAGES: tuple[dict[str, Any], ...] = (
@@ -96,11 +97,15 @@ def check_stages(stages: Any) -> list[dict[str, Any]]:
     for i, stage in enumerate(stages):
         where = f"stages[{i}]"
         if not isinstance(stage, dict):
-            raise Invalid(f"{where}: must be an object with key, name and probability", details={"field": where})
+            raise Invalid(
+                f"{where}: must be an object with key, name and probability", details={"field": where}
+            )
         name = str(stage.get("name") or "").strip()
         key = str(stage.get("key") or re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")).strip()
         if not _STAGE_KEY.match(key):
-            raise Invalid(f"{where}.key: lower-case letters, digits, _ and -", details={"field": f"{where}.key"})
+            raise Invalid(
+                f"{where}.key: lower-case letters, digits, _ and -", details={"field": f"{where}.key"}
+            )
         if not name or len(name) > 100:
             raise Invalid(f"{where}.name: is required", details={"field": f"{where}.name"})
         probability = stage.get("probability", 0)
@@ -108,7 +113,8 @@ def check_stages(stages: Any) -> list[dict[str, Any]]:
             probability = int(probability)
         if isinstance(probability, bool) or not isinstance(probability, int) or not 0 <= probability <= 100:
             raise Invalid(
-                f"{where}.probability: a whole number from 0 to 100", details={"field": f"{where}.probability"}
+                f"{where}.probability: a whole number from 0 to 100",
+                details={"field": f"{where}.probability"},
             )
         if any(s["key"] == key for s in out):
             raise Invalid(f"{where}.key: {key!r} appears twice", details={"field": f"{where}.key"})
@@ -162,3 +168,14 @@ def save_pipeline(
             row.is_default = True
         session.flush()
         return _info(row)
+
+
+def record_stage_change(
+    session: Session, deal_id: int, from_stage: str | None, to_stage: str, user_id: int | None, now: datetime
+) -> None:
+    """One row of the deal's stage history; the first has no `from_stage`."""
+    session.add(
+        DealStageChange(
+            deal_id=deal_id, from_stage=from_stage, to_stage=to_stage, changed_at=now, user_id=user_id
+        )
+    )

@@ -1,66 +1,32 @@
 """The sales records a follow-up, task or pool rule is about (leads, accounts, contacts, deals, customers):
 who owns them, which unified profile they are, and whether a viewer may see or change them.
 
-The tables belong to the records module (migration 0016); they are named here as lightweight tables so
-follow-ups, tasks and the pool need only the columns they read. Keep the columns in step with 0016.
-Scope follows `threadline.accounts.customer_filter`: a record is the viewer's when its owner is among the
-viewer's owners (own, or the team's); admins and the system see all. A contact belongs to its account's
-owner. Out of scope answers exactly like missing: NotFound.
+The tables belong to the records module (records.py, migration 0016). Scope is the records' own
+`sales_filter` (scope.py), customers' `customer_filter` for a customer; a contact is in scope when its
+account is. Out of scope answers exactly like missing: NotFound.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Column, DateTime, Integer, String, select, table
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from threadline.accounts import Viewer, customer_filter, customer_write_filter
 from threadline.errors import Invalid, NotFound
-from threadline.storage.models import Profile
+from threadline.sales.scope import MODELS, sales_filter
+from threadline.storage.models import Contact, Deal, Lead, Profile, SalesAccount
 
 SUBJECT_TYPES = ("lead", "account", "contact", "deal", "profile")
 
-leads = table(
-    "leads",
-    Column("id", Integer),
-    Column("name", String),
-    Column("owner_id", Integer),
-    Column("profile_id", String),
-    Column("last_follow_up_at", DateTime),
-    Column("next_follow_up_at", DateTime),
-)
-accounts = table(
-    "accounts",
-    Column("id", Integer),
-    Column("name", String),
-    Column("level", String),
-    Column("owner_id", Integer),
-    Column("profile_id", String),
-    Column("created_at", DateTime),
-    Column("updated_at", DateTime),
-    Column("last_follow_up_at", DateTime),
-    Column("next_follow_up_at", DateTime),
-    Column("in_pool_since", DateTime),
-    Column("previous_owner_id", Integer),
-)
-contacts = table(
-    "contacts",
-    Column("id", Integer),
-    Column("account_id", Integer),
-    Column("name", String),
-    Column("profile_id", String),
-)
-deals = table(
-    "deals",
-    Column("id", Integer),
-    Column("name", String),
-    Column("account_id", Integer),
-    Column("owner_id", Integer),
-    Column("status", String),
-    Column("closed_at", DateTime),
-)
+# Their tables (threadline.sales records, migration 0016) as Core tables: these modules read columns.
+leads = cast(Table, Lead.__table__)
+accounts = cast(Table, SalesAccount.__table__)
+contacts = cast(Table, Contact.__table__)
+deals = cast(Table, Deal.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +44,8 @@ class Subject:
 
 
 def in_scope(viewer: Viewer, owner_id: int | None) -> bool:
-    """customer_filter's rule for a record's owner: unowned records (the pool) are nobody's but admins'."""
+    """scope.owner_filter's rule, for an owner already read: unowned records (the pool) are only in an
+    all-records scope."""
     if viewer.scope == "all":
         return True
     if viewer.user_id is None or owner_id is None:
@@ -96,10 +63,14 @@ def _integer(subject_id: str, field: str) -> int:
     try:
         return int(subject_id)
     except (TypeError, ValueError):
-        raise Invalid(f"{field}: must be a whole number for this record type", details={"field": field}) from None
+        raise Invalid(
+            f"{field}: must be a whole number for this record type", details={"field": field}
+        ) from None
 
 
-def find_subject(session: Session, subject_type: str, subject_id: str, *, field: str = "subject_id") -> Subject:
+def find_subject(
+    session: Session, subject_type: str, subject_id: str, *, field: str = "subject_id"
+) -> Subject:
     """The record, whatever the viewer; NotFound when there is none."""
     check_subject_type(subject_type)
     missing = NotFound(f"{subject_type} {subject_id} does not exist")
@@ -124,7 +95,9 @@ def find_subject(session: Session, subject_type: str, subject_id: str, *, field:
         account = session.execute(select(accounts).where(accounts.c.id == key)).first()
         if account is None:
             raise missing
-        return Subject("account", str(key), account.name, account.owner_id, account.profile_id, account_id=key)
+        return Subject(
+            "account", str(key), account.name, account.owner_id, account.profile_id, account_id=key
+        )
     if subject_type == "contact":
         found = session.execute(
             select(contacts.c.name, contacts.c.profile_id, contacts.c.account_id, accounts.c.owner_id)
@@ -155,7 +128,11 @@ def subject_for(
         if visible is None:
             raise NotFound(f"profile {subject_id} does not exist", details={"out_of_scope": True})
         return subject
-    if not in_scope(viewer, subject.owner_id):
+    model = MODELS[subject.type]
+    visible = session.scalar(
+        select(model.id).where(model.id == int(subject.id), sales_filter(viewer, subject.type))
+    )
+    if visible is None:
         raise NotFound(f"{subject_type} {subject_id} does not exist", details={"out_of_scope": True})
     return subject
 

@@ -115,12 +115,15 @@ def _check_assignee(session: Session, viewer: Viewer, assignee_id: Any) -> int |
     allowed = viewer.scope == "all" or assignee_id in (viewer.owner_ids or {viewer.user_id})
     if not allowed:
         raise Invalid(
-            "assignee_id: you can assign tasks to yourself and your team only", details={"field": "assignee_id"}
+            "assignee_id: you can assign tasks to yourself and your team only",
+            details={"field": "assignee_id"},
         )
     return assignee_id
 
 
-def _check_related(session: Session, viewer: Viewer, related_type: Any, related_id: Any) -> tuple[str | None, str | None]:
+def _check_related(
+    session: Session, viewer: Viewer, related_type: Any, related_id: Any
+) -> tuple[str | None, str | None]:
     if related_type is None and related_id is None:
         return None, None
     if related_type is None or related_id is None:
@@ -130,7 +133,9 @@ def _check_related(session: Session, viewer: Viewer, related_type: Any, related_
     try:
         subject = subject_for(session, viewer, str(related_type), str(related_id))
     except NotFound:
-        raise Invalid(f"related_id: no {related_type} {related_id}", details={"field": "related_id"}) from None
+        raise Invalid(
+            f"related_id: no {related_type} {related_id}", details={"field": "related_id"}
+        ) from None
     return subject.type, subject.id
 
 
@@ -180,11 +185,23 @@ def get_task(db: Database, viewer: Viewer, task_id: int) -> TaskView:
         return _view(_row(session, viewer, task_id))
 
 
-def update_task(db: Database, viewer: Viewer, task_id: int, changes: dict[str, Any], *, now: datetime) -> TaskView:
+def update_task(
+    db: Database, viewer: Viewer, task_id: int, changes: dict[str, Any], *, now: datetime
+) -> TaskView:
     """Change a task's fields; status "done" stamps done_at, reopening clears it."""
     if not viewer.can("edit"):
         raise Forbidden("your role may not change tasks")
-    known = {"title", "description", "due_at", "priority", "status", "assignee_id", "related_type", "related_id", "remind_at"}
+    known = {
+        "title",
+        "description",
+        "due_at",
+        "priority",
+        "status",
+        "assignee_id",
+        "related_type",
+        "related_id",
+        "remind_at",
+    }
     unknown = set(changes) - known
     if unknown:
         name = sorted(unknown)[0]

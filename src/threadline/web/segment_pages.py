@@ -59,7 +59,6 @@ LABELS = {
     "did_not": N_("did not"),
     "allowed": N_("may be contacted"),
     "not_allowed": N_("may not be contacted"),
-    "where": N_("Add property filter"),
     "invalid_json": N_("Not valid JSON"),
 }
 TYPE_NAMES = {
