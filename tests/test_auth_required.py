@@ -21,6 +21,7 @@ PUBLIC = {
     "/survey/{token}/thanks",  # says only "thank you" for a valid link
     "/preferences",  # choosing a language before signing in; no data
     "/preferences/language",  # a language cookie for the login page
+    "/calendar/{token}.ics",  # calendar apps cannot sign in: the long random link is the credential
     "/v1/projects/{write_key}/settings",  # analytics.js settings: the write key is the credential
 }
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}  # the API's description, no data

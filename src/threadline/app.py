@@ -25,6 +25,7 @@ from threadline.api import (
     consents,
     conversations,
     errors,
+    follow_ups,
     golden,
     ingestion,
     insight,
@@ -35,6 +36,7 @@ from threadline.api import (
     profiles,
     resolution,
     retention,
+    sales,
     scores,
     segments,
     service,
@@ -63,6 +65,8 @@ from threadline.web import (
     preference_pages,
     privacy_pages,
     retention_pages,
+    sales_pages,
+    schedule_pages,
     segment_pages,
     service_pages,
     source_pages,
@@ -112,6 +116,10 @@ ROUTERS = (
     loyalty.router,
     loyalty_pages.router,
     segment_pages.router,
+    follow_ups.router,
+    schedule_pages.router,
+    sales.router,
+    sales_pages.router,
 )
 
 

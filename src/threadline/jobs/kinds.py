@@ -182,13 +182,15 @@ def segments_refresh(
 
 
 def sales_pool(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
-    """Return accounts past the pool rules to the customer pool, audited, on the timeline (threadline.sales)."""
+    """Return accounts past the pool rules to the pool, audited, on the timeline (threadline.sales)."""
     from threadline.sales import return_neglected_accounts
 
     return return_neglected_accounts(db, settings, now=clock())
 
 
-def sales_digest(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
+def sales_digest(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
     """Email each user their day once, in their morning (threadline.sales)."""
     from threadline.sales import send_digests
 

@@ -7,7 +7,7 @@ what happened, and the same timeline events tell it. The sending itself is a dur
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -193,6 +193,8 @@ def send_message(
     created_by: int | None = None,
     headers: Mapping[str, str] | None = None,
     templated: bool = True,
+    variables: Mapping[str, Any] | None = None,
+    on_stored: Callable[[Session, MessageView], None] | None = None,
     now: datetime,
 ) -> MessageView:
     """Ask for a message to a customer. Stored `queued` (a job sends it, checking consent again) or
@@ -201,7 +203,10 @@ def send_message(
     Needs the edit permission and the customer in the viewer's write scope (journeys pass
     `Viewer.system()`); ProfileNotFound when out of scope. Subject and bodies are templates rendered
     with the customer's traits; an error names the field (`body_text`). `templated=False` sends them as
-    written (a service reply quoting the customer's `{{`). `headers`: In-Reply-To and References."""
+    written (a service reply quoting the customer's `{{`). `headers`: In-Reply-To and References.
+    `variables`: further template names beside `traits` (a journey's trigger event). `on_stored` runs in
+    the transaction that stores the message, so a caller's own record of it (a journey's step log)
+    commits with the message or not at all."""
     channel = _choice(channel, "channel", CHANNELS)
     purpose = _choice(purpose, "purpose", PURPOSES)
     origin = _text(origin, "origin", MAX_ORIGIN, required=True).strip()
@@ -223,11 +228,15 @@ def send_message(
     if address is None:
         raise Invalid("channel: the customer has no email address", details={"field": "channel"})
     if templated:
-        rendered_subject = " ".join(render("subject", subject, traits).split())
+        rendered_subject = " ".join(render("subject", subject, traits, variables=variables).split())
         if not rendered_subject:
             raise InvalidTemplate("subject", "is empty once written for this customer")
-        rendered_text = render("body_text", body_text, traits)
-        rendered_html = None if body_html is None else render("body_html", body_html, traits, html=True)
+        rendered_text = render("body_text", body_text, traits, variables=variables)
+        rendered_html = (
+            None
+            if body_html is None
+            else render("body_html", body_html, traits, html=True, variables=variables)
+        )
     else:
         rendered_subject, rendered_text, rendered_html = " ".join(subject.split()), body_text, body_html
 
@@ -257,6 +266,8 @@ def send_message(
         session.add(row)
         session.flush()
         view = MessageView.of(row)
+        if on_stored is not None:
+            on_stored(session, view)
     if status == QUEUED:
         # Queued even when this process cannot send: `threadline worker` processes may have the relay.
         # (Between the commit above and this one, a crash would leave the message queued without a

@@ -55,16 +55,23 @@ _HTML = SandboxedEnvironment(undefined=_Missing, autoescape=True, keep_trailing_
 
 
 def render(
-    field: str, source: str, traits: Mapping[str, Any], *, html: bool = False, namespace: str = "traits"
+    field: str,
+    source: str,
+    traits: Mapping[str, Any],
+    *,
+    html: bool = False,
+    namespace: str = "traits",
+    variables: Mapping[str, Any] | None = None,
 ) -> str:
     """`source` rendered with `traits`; InvalidTemplate naming `field` when it cannot be. `namespace`
-    is the name templates use for the traits: canned service replies write `{{ customer.first_name }}`."""
+    is the name templates use for the traits: canned service replies write `{{ customer.first_name }}`.
+    `variables` are further names a caller offers (a journey's trigger event: `{{ event.cart_items }}`)."""
     environment = _HTML if html else _PLAIN
     values = _Traits(traits)
     values._namespace = namespace
     try:
         template = environment.from_string(source)
-        return template.render({namespace: values})
+        return template.render({**(variables or {}), namespace: values})
     except TemplateSyntaxError as error:
         raise InvalidTemplate(field, f"line {error.lineno}: {error.message}") from None
     except UndefinedError as error:

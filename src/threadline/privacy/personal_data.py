@@ -19,12 +19,15 @@ from threadline.storage.models import (
     Attachment,
     AuditEntry,
     ConsentRecord,
+    Contact,
     Conversation,
     ConversationMessage,
+    Deal,
     Event,
     EventSentiment,
     FollowUp,
     Identity,
+    Lead,
     LoyaltyEntry,
     LoyaltyStatus,
     MatchCandidate,
@@ -37,6 +40,7 @@ from threadline.storage.models import (
     ProfileMember,
     ProfileScore,
     QuarantinedMessage,
+    SalesAccount,
     Segment,
     SegmentMembership,
     Source,
@@ -67,6 +71,9 @@ NO_CUSTOMER_DATA = {
     "suppressions": "keyed hashes of erased identifiers: what keeps an erasure in force",
     "privacy_request_log": "erased with its request (see the privacy_requests holder)",
     "calendar_feeds": "hashed secrets of staff's calendar feed links",
+    "pipelines": "deal stages and their win probabilities",
+    "custom_fields": "definitions of the fields added to sales records",
+    "deal_stage_history": "stage keys, times and the staff member who moved the deal",
 }
 
 
@@ -574,7 +581,9 @@ def _export_follow_ups(conn: Connection, person: Person) -> list[dict[str, Any]]
     # Sales notes about the person (threadline.sales): what was said and agreed is theirs to see.
     return _rows(
         conn,
-        select(FollowUp.method, FollowUp.content, FollowUp.outcome, FollowUp.next_contact_at, FollowUp.created_at)
+        select(
+            FollowUp.method, FollowUp.content, FollowUp.outcome, FollowUp.next_contact_at, FollowUp.created_at
+        )
         .where(FollowUp.profile_id.in_(person.profile_ids))
         .order_by(FollowUp.created_at, FollowUp.id),
     )
@@ -596,6 +605,109 @@ def _export_tasks(conn: Connection, person: Person) -> list[dict[str, Any]]:
 
 def _erase_tasks(conn: Connection, person: Person, _: ErasurePolicy) -> int:
     return int(conn.execute(delete(Task).where(_person_tasks(person))).rowcount or 0)
+
+
+# -- sales records (threadline.sales) --------------------------------------------------------------------
+# Leads and person accounts are anonymised, not deleted, so conversion and customer counts stay right (as
+# anonymised events keep revenue right); a contact is only the person at a company, so it goes. A company
+# account is the company's, not personal data; a person account's deals stay as sales, named no more.
+ERASED_NAME = "(erased)"
+
+
+def _export_leads(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            Lead.name,
+            Lead.company,
+            Lead.email,
+            Lead.phone,
+            Lead.source,
+            Lead.status,
+            Lead.custom,
+            Lead.created_at,
+        )
+        .where(Lead.profile_id.in_(person.profile_ids))
+        .order_by(Lead.id),
+    )
+
+
+def _erase_leads(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    where = Lead.profile_id.in_(person.profile_ids)
+    values: dict[str, Any] = {
+        "name": ERASED_NAME,
+        "company": None,
+        "email": None,
+        "phone": None,
+        "custom": {},
+        "profile_id": None,
+    }
+    return int(conn.execute(update(Lead).where(where).values(**values)).rowcount or 0)
+
+
+def _export_contacts(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            Contact.name,
+            Contact.title,
+            Contact.email,
+            Contact.phone,
+            SalesAccount.name.label("account"),
+            Contact.custom,
+            Contact.created_at,
+        )
+        .join(SalesAccount, SalesAccount.id == Contact.account_id)
+        .where(Contact.profile_id.in_(person.profile_ids))
+        .order_by(Contact.id),
+    )
+
+
+def _person_accounts(person: Person) -> Any:
+    return (SalesAccount.kind == "person") & SalesAccount.profile_id.in_(person.profile_ids)
+
+
+def _export_person_accounts(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            SalesAccount.name,
+            SalesAccount.industry,
+            SalesAccount.region,
+            SalesAccount.source,
+            SalesAccount.level,
+            SalesAccount.custom,
+            SalesAccount.created_at,
+        )
+        .where(_person_accounts(person))
+        .order_by(SalesAccount.id),
+    )
+
+
+def _erase_person_accounts(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    values: dict[str, Any] = {"name": ERASED_NAME, "custom": {}, "profile_id": None}
+    return int(
+        conn.execute(update(SalesAccount).where(_person_accounts(person)).values(**values)).rowcount or 0
+    )
+
+
+def _person_deals(person: Person) -> Any:
+    return Deal.account_id.in_(select(SalesAccount.id).where(_person_accounts(person)))
+
+
+def _export_deals(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(Deal.name, Deal.stage, Deal.status, Deal.amount, Deal.currency, Deal.products, Deal.created_at)
+        .where(_person_deals(person))
+        .order_by(Deal.id),
+    )
+
+
+def _erase_deals(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    # Before the accounts: found through the person account's profile link. The amounts stay for revenue.
+    values: dict[str, Any] = {"name": ERASED_NAME, "custom": {}, "lost_reason": None}
+    return int(conn.execute(update(Deal).where(_person_deals(person)).values(**values)).rowcount or 0)
 
 
 def _keep(conn: Connection, person: Person, _: ErasurePolicy) -> int:
@@ -633,6 +745,10 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("event_sentiments", _export_sentiments, _deleting(EventSentiment, "profile_id"), "sentiments"),
     Holder("follow_ups", _export_follow_ups, _deleting(FollowUp, "profile_id")),
     Holder("tasks", _export_tasks, _erase_tasks),
+    Holder("leads", _export_leads, _erase_leads),
+    Holder("contacts", _export_contacts, _deleting(Contact, "profile_id")),
+    Holder("deals", _export_deals, _erase_deals),
+    Holder("accounts", _export_person_accounts, _erase_person_accounts),
     Holder("audit_log", _export_audit, _keep, "audit"),
     # Last: the rows above point at the profiles.
     Holder("profiles", _export_profile, _erase_profiles, "profile"),

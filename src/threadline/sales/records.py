@@ -291,11 +291,11 @@ def insert_record(
 ) -> Any:
     """Store checked values as a new row (in the caller's transaction; conversion makes three)."""
     model = MODELS[entity]
-    row = model(**values, created_at=now, updated_at=now)
+    extra = {"status": "open"} if entity == "deal" else {}
+    row = model(**values, **extra, created_at=now, updated_at=now)
     session.add(row)
     session.flush()
     if entity == "deal":
-        row.status = "open"
         record_stage_change(session, row.id, None, row.stage, viewer.user_id, now)
     return row
 

@@ -196,7 +196,6 @@ class ImportOutcome:
     def summary(self) -> dict[str, Any]:
         """Counts only: the audit log and the API answer (rejected cells stay in the rejects file)."""
         return {
-            "entity": self.entity,
             "mode": self.mode,
             "created": self.created,
             "updated": self.updated,

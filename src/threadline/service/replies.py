@@ -24,7 +24,9 @@ from threadline.config import Settings
 from threadline.errors import Invalid
 from threadline.messaging import CHANNELS as SENDABLE
 from threadline.messaging import REFUSED, send_message
+from threadline.service.chat import CHAT, ChatLine, chat_streams
 from threadline.service.conversations import IN, NOTE, OUT
+from threadline.service.customer_events import record_service_event
 from threadline.service.scope import handled_conversation
 from threadline.storage import Database
 from threadline.storage.models import Conversation, ConversationMessage, OutboundMessage
@@ -96,27 +98,34 @@ def reply(
     with db.read() as session:
         conversation = handled_conversation(session, viewer, conversation_id)
         channel, profile_id = conversation.channel, conversation.profile_id
-        if channel not in SENDABLE:
+        thread_key = conversation.thread_key
+        if channel not in SENDABLE and channel != CHAT:
             raise Invalid(
                 f"channel: replies on {channel} are not available yet", details={"field": "channel"}
             )
         headers = _thread_headers(session, conversation) if channel == "email" else {}
         subject = _reply_subject(conversation.subject)
-    # The agent's words go out as written: a reply may quote the customer's own "{{".
-    sent = send_message(
-        db,
-        settings,
-        Viewer.system(),
-        profile_id,
-        purpose="service",
-        subject=subject,
-        body_text=body_text,
-        channel=channel,
-        origin="service",
-        created_by=author_user_id,
-        headers=headers,
-        templated=False,
-        now=now,
+    # The agent's words go out as written: a reply may quote the customer's own "{{". A chat reply
+    # answers the visitor in the session they opened and is pushed to its widget (chat.py), so it
+    # needs no relay and no consent to contact: it goes out without messaging.
+    sent = (
+        None
+        if channel == CHAT
+        else send_message(
+            db,
+            settings,
+            Viewer.system(),
+            profile_id,
+            purpose="service",
+            subject=subject,
+            body_text=body_text,
+            channel=channel,
+            origin="service",
+            created_by=author_user_id,
+            headers=headers,
+            templated=False,
+            now=now,
+        )
     )
     with db.write() as session:
         conversation = handled_conversation(session, viewer, conversation_id)
@@ -127,18 +136,32 @@ def reply(
             sender=None,
             body_text=body_text,
             in_reply_to=headers.get("In-Reply-To"),
-            outbound_message_id=sent.id,
+            outbound_message_id=sent.id if sent else None,
             created_at=now,
         )
         session.add(entry)
-        if sent.status != REFUSED and conversation.first_response_at is None:
+        if (sent is None or sent.status != REFUSED) and conversation.first_response_at is None:
             conversation.first_response_at = now
         if conversation.assignee_id is None and author_user_id is not None:
             conversation.assignee_id = author_user_id
         conversation.last_message_at = max(conversation.last_message_at, now)
         conversation.updated_at = now
         session.flush()
-        return entry.id
+        entry_id, profile_id = entry.id, conversation.profile_id
+    if channel == CHAT and thread_key:
+        chat_streams.publish(thread_key, ChatLine(entry_id, OUT, body_text, now))
+        record_service_event(
+            db,
+            settings,
+            profile_id=profile_id,
+            name="Message Sent",
+            properties={"channel": CHAT, "conversation_id": conversation_id},
+            message_id=f"service-out-{entry_id}",
+            channel=CHAT,
+            at=now,
+            now=now,
+        )
+    return entry_id
 
 
 def add_note(

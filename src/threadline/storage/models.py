@@ -988,8 +988,70 @@ class CustomField(Base):
     entity: Mapped[str] = mapped_column(String(10))  # lead | account | contact | deal
     key: Mapped[str] = mapped_column(String(40))
     label: Mapped[str] = mapped_column(String(100))
-    type: Mapped[str] = mapped_column(String(20))  # text | number | date | select | multi_select | user | boolean
+    # text | number | date | select | multi_select | user | boolean
+    type: Mapped[str] = mapped_column(String(20))
     options: Mapped[list[str]] = mapped_column(JSONType, default=list)
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     unique: Mapped[bool] = mapped_column(Boolean, default=False)
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Journey(Base):
+    """An automated journey: a trigger enrols customers, who then go through its steps (docs/journeys.md)."""
+
+    __tablename__ = "journeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    template: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the ready-made one it came from
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    exit_goal: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    reentry: Mapped[str] = mapped_column(String(10))  # once | every
+    reentry_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    purpose: Mapped[str] = mapped_column(String(20))  # the consent purpose of its messages
+    status: Mapped[str] = mapped_column(String(10))  # draft | active | paused
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # last schedule run
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class JourneyEnrollment(Base):
+    """One customer's way through a journey; `entry_key` makes an entry once per the re-entry rule."""
+
+    __tablename__ = "journey_enrollments"
+    __table_args__ = (
+        UniqueConstraint("journey_id", "profile_id", "entry_key", name="uq_journey_enrollments_entry"),
+        Index("ix_journey_enrollments_due", "status", "next_run_at"),
+        Index("ix_journey_enrollments_profile", "profile_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id"))
+    profile_id: Mapped[str] = mapped_column(String(32))
+    entry_key: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10))  # active | completed | exited | failed
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)  # converted, timed_out, ...
+    step_index: Mapped[int] = mapped_column(Integer)
+    step_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    step_started_at: Mapped[datetime] = mapped_column(DateTime)
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    entered_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class JourneyStepLog(Base):
+    """A step an enrollment has done, written with the state change: its unique key makes it once."""
+
+    __tablename__ = "journey_step_log"
+    __table_args__ = (UniqueConstraint("enrollment_id", "step_key", name="uq_journey_step_log_step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("journey_enrollments.id"))
+    step_key: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(40))
+    outbound_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime)

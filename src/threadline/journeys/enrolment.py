@@ -1,0 +1,180 @@
+"""Enrolment: the matching customers of new events (and of each day's schedule) enter active journeys.
+
+The `journeys.run` job reads events by id after a watermark (workspace_settings
+"journeys.enrol.watermark"), like loyalty's earning job, in batches of one write transaction each, and
+reads the last LOOKBACK ids again, because on PostgreSQL a transaction can commit an event with a lower
+id after one with a higher id was seen. Reading an event twice is harmless: an enrollment's unique
+(journey, customer, entry key) lets the first insert through and makes a repeat a no-op.
+
+Entry keys carry the re-entry rule: "once" for journeys entered once ever; the trigger event's id (or the
+schedule's day) for journeys entered again, after the rule's days have passed since the last entry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from threadline.journeys.definitions import ACTIVE
+from threadline.storage import Database
+from threadline.storage.models import Event, Journey, JourneyEnrollment, Profile, WorkspaceSetting
+
+MARK = "journeys.enrol.watermark"
+LOOKBACK = 1000
+SEGMENT_ENTERED = "Segment Entered"  # threadline.segments' membership event
+_CHUNK = 500
+
+
+def _read_mark(conn: Connection) -> int:
+    value = conn.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == MARK))
+    return int(value.get("event_id", 0)) if isinstance(value, dict) else 0
+
+
+def _save_mark(conn: Connection, event_id: int, now: datetime) -> None:
+    if conn.execute(select(WorkspaceSetting.key).where(WorkspaceSetting.key == MARK)).first() is None:
+        conn.execute(insert(WorkspaceSetting).values(key=MARK, value={"event_id": event_id}, updated_at=now))
+    elif event_id > _read_mark(conn):
+        conn.execute(
+            update(WorkspaceSetting)
+            .where(WorkspaceSetting.key == MARK)
+            .values(value={"event_id": event_id}, updated_at=now)
+        )
+
+
+def _matches(journey: Journey, name: str, properties: dict[str, Any]) -> bool:
+    trigger = journey.trigger
+    if trigger["type"] == "event":
+        wanted = trigger.get("where") or {}
+        return name == trigger["event"] and all(properties.get(k) == v for k, v in wanted.items())
+    if trigger["type"] == "segment":
+        return name == SEGMENT_ENTERED and properties.get("segment_id") == trigger["segment_id"]
+    return False
+
+
+def _live(conn: Connection, profile_id: str) -> str | None:
+    current = profile_id
+    for _ in range(5):
+        merged_into = conn.execute(select(Profile.merged_into).where(Profile.id == current)).first()
+        if merged_into is None or merged_into[0] == current:  # gone, or the erased-events holder
+            return None
+        if merged_into[0] is None:
+            return current
+        current = merged_into[0]
+    return None
+
+
+def _may_enter(conn: Connection, journey: Journey, profile_id: str, at: datetime) -> bool:
+    """Not while in the journey already; after an earlier entry, only as the re-entry rule allows."""
+    last = conn.execute(
+        select(JourneyEnrollment.status, JourneyEnrollment.entered_at)
+        .where(JourneyEnrollment.journey_id == journey.id, JourneyEnrollment.profile_id == profile_id)
+        .order_by(JourneyEnrollment.entered_at.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return True
+    if last.status == ACTIVE or journey.reentry == "once":
+        return False
+    return bool(last.entered_at + timedelta(days=journey.reentry_days or 0) <= at)
+
+
+def _enrol(
+    conn: Connection, journey: Journey, profile_id: str, key: str, context: dict[str, Any], *, at: datetime
+) -> int:
+    if not _may_enter(conn, journey, profile_id, at):
+        return 0
+    entry_key = "once" if journey.reentry == "once" else key
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    first = journey.steps[0]
+    result = conn.execute(
+        dialect_insert(JourneyEnrollment)
+        .values(
+            journey_id=journey.id,
+            profile_id=profile_id,
+            entry_key=entry_key,
+            status=ACTIVE,
+            step_index=0,
+            step_key=first["key"],
+            step_started_at=at,
+            next_run_at=at,
+            context=context,
+            entered_at=at,
+            updated_at=at,
+        )
+        .on_conflict_do_nothing(index_elements=["journey_id", "profile_id", "entry_key"])
+    )
+    return int(result.rowcount or 0)
+
+
+def _active(conn: Connection, types: tuple[str, ...]) -> list[Journey]:
+    rows = conn.execute(select(Journey).where(Journey.status == ACTIVE)).scalars().all()
+    return [row for row in rows if row.trigger.get("type") in types and row.activated_at is not None]
+
+
+def enrol_from_events(db: Database, *, now: datetime, batch_size: int = 500) -> int:
+    """Enrol the customers of events since the watermark in journeys they trigger; answers how many."""
+    with db.read() as session:
+        conn = session.connection()
+        journeys = _active(conn, ("event", "segment"))
+        after = max(0, _read_mark(conn) - LOOKBACK)
+    names = sorted({j.trigger["event"] if j.trigger["type"] == "event" else SEGMENT_ENTERED for j in journeys})
+    enrolled = 0
+    while names:
+        with db.write() as session:
+            conn = session.connection()
+            rows = conn.execute(
+                select(Event.id, Event.profile_id, Event.name, Event.properties, Event.timestamp)
+                .where(Event.id > after, Event.name.in_(names))
+                .order_by(Event.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                properties = dict(row.properties or {})
+                for journey in journeys:
+                    assert journey.activated_at is not None
+                    if row.timestamp < journey.activated_at or not _matches(journey, row.name, properties):
+                        continue
+                    live = _live(conn, row.profile_id)
+                    if live is None:
+                        continue
+                    context = {"trigger": row.name, "event_id": row.id, "event": properties}
+                    enrolled += _enrol(conn, journey, live, f"event:{row.id}", context, at=row.timestamp)
+            after = rows[-1].id
+            _save_mark(conn, after, now)
+    return enrolled
+
+
+def enrol_scheduled(db: Database, *, now: datetime) -> int:
+    """Each schedule-triggered journey, once a day at its hour (UTC), enrols every live customer; its
+    first steps (a branch) decide who goes on. Safe to run again: the day is the entry key."""
+    with db.read() as session:
+        journeys = _active(session.connection(), ("schedule",))
+    enrolled = 0
+    for journey in journeys:
+        occurrence = datetime(now.year, now.month, now.day, int(journey.trigger.get("at_hour", 9)))
+        if now < occurrence or (journey.scheduled_at is not None and journey.scheduled_at >= occurrence):
+            continue
+        after = ""
+        while True:
+            with db.write() as session:
+                conn = session.connection()
+                ids = conn.scalars(
+                    select(Profile.id)
+                    .where(Profile.merged_into.is_(None), Profile.id > after)
+                    .order_by(Profile.id)
+                    .limit(_CHUNK)
+                ).all()
+                if not ids:
+                    conn.execute(update(Journey).where(Journey.id == journey.id).values(scheduled_at=occurrence))
+                    break
+                for profile_id in ids:
+                    key = f"day:{occurrence:%Y-%m-%d}"
+                    enrolled += _enrol(conn, journey, profile_id, key, {"trigger": "schedule"}, at=now)
+                after = ids[-1]
+    return enrolled
