@@ -291,6 +291,7 @@ def test_the_settings_turn_schedules_on_and_off(settings: Settings) -> None:
         f"segments.recompute every {15 / 60:g} h from 00:00 UTC",
         "sales.pool every 24 h from 01:30 UTC",
         "sales.digest every 1 h from 00:20 UTC",
+        f"journeys.run every {1 / 60:g} h from 00:00 UTC",
     ]
     off = settings.model_copy(update={"resolve_every_hours": 0, "jobs_keep_days": 0, "nps_every_days": 0})
     # Retention has no switch: a policy that keeps everything removes nothing (docs/privacy.md).
@@ -308,6 +309,7 @@ def test_the_settings_turn_schedules_on_and_off(settings: Settings) -> None:
         "segments.recompute",
         "sales.pool",
         "sales.digest",
+        "journeys.run",
     ]
 
 

@@ -151,16 +151,13 @@ def test_pipelines_stage_history_and_won_lost(db: Database, settings: Settings, 
     )
     account = create_record(db, agent, "account", {"name": "Acme"}, settings=settings, now=T0)
     with pytest.raises(Invalid) as bad:
-        create_record(
-            db, agent, "deal", {"name": "X", "account_id": account["id"], "pipeline_id": projects.id, "stage": "nope"},
-            settings=settings, now=T0,
-        )  # fmt: skip
+        bad_deal = {"name": "X", "account_id": account["id"], "pipeline_id": projects.id, "stage": "nope"}
+        create_record(db, agent, "deal", bad_deal, settings=settings, now=T0)
     assert bad.value.details == {"field": "stage"}
+    rollout = {"name": "Rollout", "account_id": account["id"], "pipeline_id": projects.id, "amount": 1000}
     deal = create_record(
-        db, agent, "deal",
-        {"name": "Rollout", "account_id": account["id"], "pipeline_id": projects.id, "amount": 1000, "expected_close": "2026-06-30"},
-        settings=settings, now=T0,
-    )  # fmt: skip
+        db, agent, "deal", {**rollout, "expected_close": "2026-06-30"}, settings=settings, now=T0
+    )
     assert deal["stage"] == "scoping" and deal["probability"] == 20
     moved = move_deal(db, agent, deal["id"], "Signed", now=T0)
     assert [(h["from_stage"], h["to_stage"]) for h in moved["stage_history"]] == [
@@ -446,6 +443,22 @@ def test_pages_lists_forms_board_and_the_360_panel(
     assert 'hx-get="/customers/' in http.get(f"/customers/{profile_id}").text
     panel = http.get(f"/customers/{profile_id}/sales", headers={"HX-Request": "true"}).text
     assert "First order" in panel and f"/leads/{lead_id}" in panel
+    account_id = int(converted.headers["location"].rsplit("/", 1)[1])
+    account_page = http.get(f"/accounts/{account_id}").text
+    deal_id = int(re.findall(r'href="/deals/(\d+)"', account_page)[0])
+    for path in (f"/deals/{deal_id}", "/accounts", "/contacts", "/deals", "/leads/import", "/leads/new"):
+        assert http.get(path).status_code == 200, path
+    assert http.get(f"/leads/{lead_id}/convert").status_code == 200
+    moved = http.post(f"/deals/{deal_id}/stage", data={"csrf": csrf, "stage": "proposal", "back": "board"})
+    assert moved.status_code == 303 and "proposal" in http.get(f"/deals/{deal_id}").text
+    lost = http.post(f"/deals/{deal_id}/close", data={"csrf": csrf, "status": "lost", "lost_reason": ""})
+    assert lost.status_code == 400 and "lost_reason" in lost.text
+    imported = http.post(
+        "/leads/import",
+        data={"csrf": csrf, "mode": "skip"},
+        files={"file": ("l.csv", _csv([["name", "email"], ["", "a@example.com"]]))},
+    )
+    assert imported.status_code == 200 and "rejects" in imported.text
     other = create_record(db, team.viewer("agent2"), "lead", {"name": "Theirs"}, settings=settings, now=T0)
     assert http.get(f"/leads/{other['id']}").status_code == 404
     assert http.get("/leads/export.csv").status_code == 403

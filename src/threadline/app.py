@@ -21,7 +21,9 @@ from threadline.accounts import SESSION_IDLE_LIMIT
 from threadline.api import (
     admin,
     audit,
+    calls,
     cdn_settings,
+    chat,
     consents,
     conversations,
     errors,
@@ -40,6 +42,7 @@ from threadline.api import (
     scores,
     segments,
     service,
+    service_webhooks,
     tokens,
 )
 from threadline.api.rate_limits import ingestion_buckets, sign_in_buckets
@@ -91,6 +94,9 @@ ROUTERS = (
     consents.router,
     messages.router,
     conversations.router,
+    calls.router,
+    chat.router,
+    service_webhooks.router,
     insight.router,
     scores.router,
     segments.router,

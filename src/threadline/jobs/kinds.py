@@ -197,6 +197,15 @@ def sales_digest(
     return send_digests(db, settings, now=clock())
 
 
+def journeys_run(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Enrol customers from new events and schedules, then run every due journey step (threadline.journeys)."""
+    from threadline.journeys import run_journeys
+
+    return run_journeys(db, settings, now=clock())
+
+
 _KINDS: dict[str, Handler] = {
     "resolve": resolve,
     "prune-jobs": prune_jobs,
@@ -216,6 +225,7 @@ _KINDS: dict[str, Handler] = {
     "loyalty.expire": loyalty_expire,
     "sales.pool": sales_pool,
     "sales.digest": sales_digest,
+    "journeys.run": journeys_run,
 }
 
 

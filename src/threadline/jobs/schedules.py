@@ -83,6 +83,8 @@ def schedules_for(settings: Settings) -> list[Schedule]:
     # their own morning (threadline.sales decides whose morning it is).
     schedules.append(Schedule("sales.pool", timedelta(days=1), anchor=timedelta(hours=1, minutes=30)))
     schedules.append(Schedule("sales.digest", timedelta(hours=1), anchor=timedelta(minutes=20)))
+    # Journeys every minute: a wait of an hour is an hour and a minute at most.
+    schedules.append(Schedule("journeys.run", timedelta(minutes=1)))
     return schedules
 
 

@@ -145,7 +145,14 @@ def journey_stats(db: Database, journey_ids: list[int]) -> dict[int, dict[str, A
     """Per journey: enrolled, active, completed, converted (ended by the exit goal), how many wait at
     each step now (`at_step`) and how many have done each step (`done_step`)."""
     stats: dict[int, dict[str, Any]] = {
-        journey_id: {"enrolled": 0, "active": 0, "completed": 0, "converted": 0, "at_step": {}, "done_step": {}}
+        journey_id: {
+            "enrolled": 0,
+            "active": 0,
+            "completed": 0,
+            "converted": 0,
+            "at_step": {},
+            "done_step": {},
+        }
         for journey_id in journey_ids
     }
     if not journey_ids:

@@ -23,7 +23,7 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
     if op == "exists":
         return actual is not None
     if op == "contains":
-        return isinstance(actual, (list, str)) and expected in actual
+        return bool(isinstance(actual, (list, str)) and expected in actual)
     if op in ("eq", "ne"):
         return (actual == expected) == (op == "eq")
     try:

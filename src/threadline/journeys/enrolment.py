@@ -121,7 +121,9 @@ def enrol_from_events(db: Database, *, now: datetime, batch_size: int = 500) -> 
         conn = session.connection()
         journeys = _active(conn, ("event", "segment"))
         after = max(0, _read_mark(conn) - LOOKBACK)
-    names = sorted({j.trigger["event"] if j.trigger["type"] == "event" else SEGMENT_ENTERED for j in journeys})
+    names = sorted(
+        {j.trigger["event"] if j.trigger["type"] == "event" else SEGMENT_ENTERED for j in journeys}
+    )
     enrolled = 0
     while names:
         with db.write() as session:
@@ -171,7 +173,9 @@ def enrol_scheduled(db: Database, *, now: datetime) -> int:
                     .limit(_CHUNK)
                 ).all()
                 if not ids:
-                    conn.execute(update(Journey).where(Journey.id == journey.id).values(scheduled_at=occurrence))
+                    conn.execute(
+                        update(Journey).where(Journey.id == journey.id).values(scheduled_at=occurrence)
+                    )
                     break
                 for profile_id in ids:
                     key = f"day:{occurrence:%Y-%m-%d}"

@@ -26,6 +26,9 @@ from threadline.storage.models import (
     Event,
     EventSentiment,
     FollowUp,
+    Journey,
+    JourneyEnrollment,
+    JourneyStepLog,
     Identity,
     Lead,
     LoyaltyEntry,
@@ -74,6 +77,7 @@ NO_CUSTOMER_DATA = {
     "pipelines": "deal stages and their win probabilities",
     "custom_fields": "definitions of the fields added to sales records",
     "deal_stage_history": "stage keys, times and the staff member who moved the deal",
+    "journeys": "journey definitions: triggers, steps and message templates",
 }
 
 
@@ -710,6 +714,43 @@ def _erase_deals(conn: Connection, person: Person, _: ErasurePolicy) -> int:
     return int(conn.execute(update(Deal).where(_person_deals(person)).values(**values)).rowcount or 0)
 
 
+def _person_enrollments(person: Person) -> Any:
+    return select(JourneyEnrollment.id).where(JourneyEnrollment.profile_id.in_(person.profile_ids))
+
+
+def _export_enrollments(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            Journey.name.label("journey"),
+            JourneyEnrollment.status,
+            JourneyEnrollment.outcome,
+            JourneyEnrollment.step_key,
+            JourneyEnrollment.context,
+            JourneyEnrollment.entered_at,
+        )
+        .join(Journey, Journey.id == JourneyEnrollment.journey_id)
+        .where(JourneyEnrollment.profile_id.in_(person.profile_ids))
+        .order_by(JourneyEnrollment.id),
+    )
+
+
+def _export_journey_steps(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(JourneyStepLog.enrollment_id, JourneyStepLog.step_key, JourneyStepLog.outcome, JourneyStepLog.at)
+        .where(JourneyStepLog.enrollment_id.in_(_person_enrollments(person)))
+        .order_by(JourneyStepLog.id),
+    )
+
+
+def _erase_journey_steps(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    removed = conn.execute(
+        delete(JourneyStepLog).where(JourneyStepLog.enrollment_id.in_(_person_enrollments(person)))
+    )
+    return int(removed.rowcount or 0)
+
+
 def _keep(conn: Connection, person: Person, _: ErasurePolicy) -> int:
     return 0
 
@@ -749,6 +790,9 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("contacts", _export_contacts, _deleting(Contact, "profile_id")),
     Holder("deals", _export_deals, _erase_deals),
     Holder("accounts", _export_person_accounts, _erase_person_accounts),
+    # Step logs before their enrollments: they point at them.
+    Holder("journey_step_log", _export_journey_steps, _erase_journey_steps, "journey_steps"),
+    Holder("journey_enrollments", _export_enrollments, _deleting(JourneyEnrollment, "profile_id"), "journeys"),
     Holder("audit_log", _export_audit, _keep, "audit"),
     # Last: the rows above point at the profiles.
     Holder("profiles", _export_profile, _erase_profiles, "profile"),

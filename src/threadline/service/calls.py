@@ -22,6 +22,7 @@ from threadline.service.conversations import Received, receive_inbound
 from threadline.service.customer_events import record_service_event
 from threadline.service.webhooks import customer_identifier, message_time, url_attachments
 from threadline.storage import Database
+from threadline.storage.models import Conversation
 
 CALL_EVENT = "Call Logged"
 DIRECTIONS = ("inbound", "outbound")
@@ -97,9 +98,12 @@ def _summary(call: CallRecord) -> str:
     return line + (f"\n\n{call.notes}" if call.notes else "")
 
 
-def log_call(db: Database, settings: Settings, call: CallRecord, *, now: datetime) -> Received | None:
+def log_call(
+    db: Database, settings: Settings, call: CallRecord, *, now: datetime, logged_by: int | None = None
+) -> Received | None:
     """The call into the customer's phone conversation and onto their timeline; None when the number
-    is an erased person's (dropped)."""
+    is an erased person's (dropped). A call an agent logs (`logged_by`) assigns them an unassigned
+    conversation, so they can see what they logged even for a customer they do not own."""
     attachments = url_attachments(
         [{"url": call.recording_url, "filename": "recording"}] if call.recording_url else None
     )
@@ -118,6 +122,11 @@ def log_call(db: Database, settings: Settings, call: CallRecord, *, now: datetim
     )
     if received is None or received.duplicate:
         return received
+    if logged_by is not None:
+        with db.write() as session:
+            conversation = session.get(Conversation, received.conversation_id)
+            if conversation is not None and conversation.assignee_id is None:
+                conversation.assignee_id = logged_by
     record_service_event(
         db,
         settings,
