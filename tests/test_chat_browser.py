@@ -36,7 +36,9 @@ def chat_page(shop: Shop, path: str, email: str) -> str:
     return shop.origin + path
 
 
-def test_a_visitor_chats_and_the_agent_answers_from_the_inbox(shop: Shop, db: Database, http: httpx.Client) -> None:
+def test_a_visitor_chats_and_the_agent_answers_from_the_inbox(
+    shop: Shop, db: Database, http: httpx.Client
+) -> None:
     page = shop.page
     page.goto(chat_page(shop, "/shoes", "grace@example.com"))
     page.click(".tl-chat-button")
@@ -67,5 +69,6 @@ def test_a_visitor_chats_and_the_agent_answers_from_the_inbox(shop: Shop, db: Da
     page.reload()
     page.click(".tl-chat-button")
     page.wait_for_function("() => document.querySelectorAll('.tl-chat-line').length === 2", timeout=15_000)
+    assert page.inner_text(".tl-chat-agent") == "Yes, size 39 is in stock."
     session = json.loads(page.evaluate(f"localStorage.getItem('tl_chat:{shop.write_key}')"))
-    assert session["session_id"] == conversation.get("thread_key", session["session_id"])
+    assert session["secret"] and session["session_id"]

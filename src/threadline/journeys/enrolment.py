@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from threadline.journeys.definitions import ACTIVE
 from threadline.storage import Database
@@ -110,17 +111,16 @@ def _enrol(
     return int(result.rowcount or 0)
 
 
-def _active(conn: Connection, types: tuple[str, ...]) -> list[Journey]:
-    rows = conn.execute(select(Journey).where(Journey.status == ACTIVE)).scalars().all()
+def _active(session: Session, types: tuple[str, ...]) -> list[Journey]:
+    rows = session.scalars(select(Journey).where(Journey.status == ACTIVE)).all()
     return [row for row in rows if row.trigger.get("type") in types and row.activated_at is not None]
 
 
 def enrol_from_events(db: Database, *, now: datetime, batch_size: int = 500) -> int:
     """Enrol the customers of events since the watermark in journeys they trigger; answers how many."""
     with db.read() as session:
-        conn = session.connection()
-        journeys = _active(conn, ("event", "segment"))
-        after = max(0, _read_mark(conn) - LOOKBACK)
+        journeys = _active(session, ("event", "segment"))
+        after = max(0, _read_mark(session.connection()) - LOOKBACK)
     names = sorted(
         {j.trigger["event"] if j.trigger["type"] == "event" else SEGMENT_ENTERED for j in journeys}
     )
@@ -156,7 +156,7 @@ def enrol_scheduled(db: Database, *, now: datetime) -> int:
     """Each schedule-triggered journey, once a day at its hour (UTC), enrols every live customer; its
     first steps (a branch) decide who goes on. Safe to run again: the day is the entry key."""
     with db.read() as session:
-        journeys = _active(session.connection(), ("schedule",))
+        journeys = _active(session, ("schedule",))
     enrolled = 0
     for journey in journeys:
         occurrence = datetime(now.year, now.month, now.day, int(journey.trigger.get("at_hour", 9)))

@@ -241,7 +241,7 @@ def metrics_page(request: Request, user: WebUser) -> Response:
     charts = [
         ("first_response_median_minutes", N_("First response, median minutes")),
         ("resolution_median_minutes", N_("Resolution, median minutes")),
-        ("csat", N_("CSAT, % satisfied")),
+        ("csat", N_("CSAT, share satisfied")),
     ]
     return render(
         request,
