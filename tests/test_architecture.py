@@ -27,6 +27,7 @@ DOMAINS = {
     "loyalty",
     "segments",
     "sales",
+    "journeys",
 }
 INTERFACES = {"api", "web", "cli"}
 FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "typer", "rich", "jinja2")

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
@@ -21,7 +22,8 @@ from sqlalchemy import func, select
 
 import threadline.journeys.runner as runner
 from tests.conftest import free_port
-from tests.factories import SYSTEM, lookup_profile, make_source, send, timeline_page
+from tests.factories import SYSTEM, lookup_profile, make_source, make_token, send, timeline_page
+from tests.test_web_pages import sign_in
 from threadline.accounts import create_user
 from threadline.config import Settings
 from threadline.jobs import Worker, handlers
@@ -110,12 +112,20 @@ def track(db: Database, settings: Settings, user_id: str, name: str, at: datetim
 
 def consent(db: Database, profile_id: str, status: str, at: datetime) -> None:
     record_consent(
-        db, SYSTEM, profile_id, [statement("marketing", "email", status)], source="test", now=at, recorded_at=at
+        db,
+        SYSTEM,
+        profile_id,
+        [statement("marketing", "email", status)],
+        source="test",
+        now=at,
+        recorded_at=at,
     )
 
 
 def worker(db: Database, settings: Settings, clock: MovableClock) -> Worker:
-    kinds = {kind: handler for kind, handler in handlers().items() if kind in ("journeys.run", "messaging.send")}
+    kinds = {
+        kind: handler for kind, handler in handlers().items() if kind in ("journeys.run", "messaging.send")
+    }
     return Worker(db, settings, clock=clock, kinds=kinds, schedules=[])
 
 
@@ -197,7 +207,11 @@ def test_abandoned_cart_mails_only_who_left_the_cart_and_may_be_mailed(
 
 
 def test_a_crash_around_the_send_never_mails_twice(
-    db: Database, mail: Settings, mailbox: tuple[Mailbox, int], clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+    db: Database,
+    mail: Settings,
+    mailbox: tuple[Mailbox, int],
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     box, _ = mailbox
     abandoned_cart(db, clock)
@@ -224,7 +238,7 @@ def test_a_crash_around_the_send_never_mails_twice(
     monkeypatch.setattr(runner, "record_step", real_record)
 
     def dies_after_commit(*args: Any, **kwargs: Any) -> Any:
-        sent = real_send(*args, **kwargs)
+        real_send(*args, **kwargs)  # the message and its step commit
         raise RuntimeError("worker killed after the send was asked for")
 
     monkeypatch.setattr(runner, "send_message", dies_after_commit)
@@ -303,7 +317,11 @@ def test_entering_a_segment_enrols(db: Database, settings: Settings, clock: Mova
     gina = customer(db, settings, "gina", email="gina@example.com", plan="pro")
     customer(db, settings, "hal", email="hal@example.com", plan="free")
     pro = create_segment(
-        db, SYSTEM, name="Pro", definition={"type": "trait", "key": "plan", "op": "eq", "value": "pro"}, now=T0
+        db,
+        SYSTEM,
+        name="Pro",
+        definition={"type": "trait", "key": "plan", "op": "eq", "value": "pro"},
+        now=T0,
     )
     journey = create_journey(
         db,
@@ -319,3 +337,36 @@ def test_entering_a_segment_enrols(db: Database, settings: Settings, clock: Mova
     run(db, settings, clock)
     assert [(e.profile_id, e.status) for e in enrollments(db, journey_id=journey.id)] == [(gina, "completed")]
     assert "Pro Welcome Noted" in [e["event"] for e in timeline_page(db, gina)["events"]]
+
+
+def test_rest_creates_from_a_template_and_the_page_shows_the_figures(
+    db: Database, http: httpx.Client
+) -> None:
+    admin = {"Authorization": f"Bearer {make_token(db)}"}
+    agent = {"Authorization": f"Bearer {make_token(db, 'agent@example.com', 'agent')}"}
+    assert "abandoned_cart" in http.get("/api/v1/journeys/templates", headers=agent).json()["templates"]
+    assert (
+        http.post("/api/v1/journeys", json={"template": "abandoned_cart"}, headers=agent).status_code == 403
+    )
+    created = http.post("/api/v1/journeys", json={"template": "abandoned_cart"}, headers=admin)
+    assert created.status_code == 201 and created.json()["status"] == "draft"
+    journey_id = created.json()["id"]
+    bad = http.post(
+        "/api/v1/journeys", json={"name": "x", "trigger": {"type": "nope"}, "steps": []}, headers=admin
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["details"]["field"] == "trigger.type"
+    active = http.post(f"/api/v1/journeys/{journey_id}/activate", headers=admin).json()
+    assert active["status"] == "active" and active["stats"]["enrolled"] == 0
+    listed = http.get("/api/v1/journeys", headers=agent).json()["journeys"]
+    assert [j["name"] for j in listed] == ["Abandoned cart"]
+    assert http.post(f"/api/v1/journeys/{journey_id}/pause", headers=admin).json()["status"] == "paused"
+
+    sign_in(http)
+    page = http.get("/journeys")
+    assert page.status_code == 200
+    assert (
+        'href="/journeys"' in page.text
+        and "Abandoned cart" in page.text
+        and 'data-step="cart-email"' in page.text
+    )
+    assert "<script>" not in page.text

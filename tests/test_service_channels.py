@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import SYSTEM, lookup_profile, make_source, make_token, send, timeline_page
+from tests.test_service_email import sign_in
 from threadline.clock import utcnow
 from threadline.config import Settings
 from threadline.ingest import list_quarantine
@@ -254,3 +255,29 @@ def test_the_stream_sends_the_history_first(db: Database, http: httpx.Client) ->
         history = json.loads(next(lines).removeprefix("data: "))
     assert [line["text"] for line in history] == ["Hello"]
     assert isinstance(datetime.fromisoformat(history[0]["at"].rstrip("Z")), datetime)
+
+
+def test_an_agent_logs_a_call_on_the_page(db: Database, http: httpx.Client) -> None:
+    make_token(db, "agent@example.com", "agent")
+    csrf = sign_in(http, "agent@example.com")
+    assert "/calls/new" in http.get("/inbox").text
+    form = http.get("/calls/new", params={"number": "+14155550177"})
+    assert form.status_code == 200 and "+14155550177" in form.text
+    refused = http.post("/calls", data={"csrf": csrf, "number": "12", "direction": "inbound", "minutes": "1"})
+    assert refused.status_code == 400 and "number" in refused.text
+    fields = {
+        "number": "+1 415 555 0177",
+        "direction": "outbound",
+        "disposition": "voicemail",
+        "minutes": "1.5",
+    }
+    logged = http.post("/calls", data={"csrf": csrf, **fields, "notes": "Left a message"})
+    assert logged.status_code == 303 and logged.headers["location"].startswith("/inbox/")
+    page = http.get(logged.headers["location"])
+    assert page.status_code == 200 and "Left a message" in page.text  # assigned to them: visible
+    profile_id = lookup_profile(db, "phone", "+14155550177")
+    logged_event = next(
+        e for e in timeline_page(db, profile_id, limit=50)["events"] if e["event"] == "Call Logged"
+    )
+    assert logged_event["properties"]["duration_seconds"] == 90
+    assert logged_event["properties"]["agent"] == "agent@example.com"

@@ -20,9 +20,9 @@ from threadline.storage.models import Identity, Profile
 
 log = logging.getLogger(__name__)
 
-# Identifier kinds in the order they attach an event to the customer: ids before an email, which would
-# also land as an observed trait.
-_ATTACH_ORDER = ("user_id", "anonymous_id", "email")
+# Identifier kinds in the order they attach an event to the customer: ids before an email or a phone,
+# which would also land as observed traits (a customer known only by phone, from a call, has only that).
+_ATTACH_ORDER = ("user_id", "anonymous_id", "email", "phone")
 _HOPS = 5
 
 
@@ -58,6 +58,8 @@ def attachment_of(db: Database, profile_id: str) -> dict[str, Any] | None:
         return {"anonymousId": found["anonymous_id"]}
     if "email" in found:
         return {"context": {"traits": {"email": found["email"]}}}
+    if "phone" in found:
+        return {"context": {"traits": {"phone": found["phone"]}}}
     return None
 
 

@@ -200,7 +200,7 @@ def sales_digest(
 def journeys_run(
     db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
 ) -> Mapping[str, int]:
-    """Enrol customers from new events and schedules, then run every due journey step (threadline.journeys)."""
+    """Enrol customers from new events and schedules, then run due journey steps (threadline.journeys)."""
     from threadline.journeys import run_journeys
 
     return run_journeys(db, settings, now=clock())

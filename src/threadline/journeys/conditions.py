@@ -25,7 +25,7 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
     if op == "contains":
         return bool(isinstance(actual, (list, str)) and expected in actual)
     if op in ("eq", "ne"):
-        return (actual == expected) == (op == "eq")
+        return bool(actual == expected) == (op == "eq")
     try:
         if op == "gt":
             return bool(actual > expected)

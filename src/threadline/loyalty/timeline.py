@@ -1,10 +1,10 @@
 """What the program puts on the customer's timeline, through the one write path: "Points Earned" for each
 earning event and "Loyalty Tier Changed" (properties from, to) for journeys and segments to react to.
 
-The events come from the internal source "Loyalty" (channel other), attached like messaging's
-(threadline.ingest.attachment_of) to the customer's user id, else anonymous id, else email. Their messageIds name
-what they record, so writing one again (a job that ran twice) is a duplicate the write path drops. The
-earning job skips this source's events, so the program's own events never earn points.
+The events come from the internal source "Loyalty" (channel other), attached like every internal event
+(threadline.ingest.attachment_of) to the customer's user id, else anonymous id, else email. Their
+messageIds name what they record, so writing one again (a job that ran twice) is a duplicate the write
+path drops. The earning job skips this source's events, so the program's own events never earn points.
 """
 
 from __future__ import annotations

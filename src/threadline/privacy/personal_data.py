@@ -26,10 +26,10 @@ from threadline.storage.models import (
     Event,
     EventSentiment,
     FollowUp,
+    Identity,
     Journey,
     JourneyEnrollment,
     JourneyStepLog,
-    Identity,
     Lead,
     LoyaltyEntry,
     LoyaltyStatus,
@@ -738,7 +738,9 @@ def _export_enrollments(conn: Connection, person: Person) -> list[dict[str, Any]
 def _export_journey_steps(conn: Connection, person: Person) -> list[dict[str, Any]]:
     return _rows(
         conn,
-        select(JourneyStepLog.enrollment_id, JourneyStepLog.step_key, JourneyStepLog.outcome, JourneyStepLog.at)
+        select(
+            JourneyStepLog.enrollment_id, JourneyStepLog.step_key, JourneyStepLog.outcome, JourneyStepLog.at
+        )
         .where(JourneyStepLog.enrollment_id.in_(_person_enrollments(person)))
         .order_by(JourneyStepLog.id),
     )
@@ -792,7 +794,9 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("accounts", _export_person_accounts, _erase_person_accounts),
     # Step logs before their enrollments: they point at them.
     Holder("journey_step_log", _export_journey_steps, _erase_journey_steps, "journey_steps"),
-    Holder("journey_enrollments", _export_enrollments, _deleting(JourneyEnrollment, "profile_id"), "journeys"),
+    Holder(
+        "journey_enrollments", _export_enrollments, _deleting(JourneyEnrollment, "profile_id"), "journeys"
+    ),
     Holder("audit_log", _export_audit, _keep, "audit"),
     # Last: the rows above point at the profiles.
     Holder("profiles", _export_profile, _erase_profiles, "profile"),

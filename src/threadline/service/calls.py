@@ -18,13 +18,14 @@ from typing import Any
 
 from threadline.config import Settings
 from threadline.errors import Invalid
+from threadline.ingest import ingest, internal_source
 from threadline.service.conversations import Received, receive_inbound
-from threadline.service.customer_events import record_service_event
 from threadline.service.webhooks import customer_identifier, message_time, url_attachments
 from threadline.storage import Database
 from threadline.storage.models import Conversation
 
 CALL_EVENT = "Call Logged"
+CALL_SOURCE = "Service (call_center)"  # customer_events.py names its sources so
 DIRECTIONS = ("inbound", "outbound")
 DISPOSITIONS = ("answered", "missed", "voicemail", "busy", "failed")
 MAX_NOTES = 5_000
@@ -127,12 +128,14 @@ def log_call(
             conversation = session.get(Conversation, received.conversation_id)
             if conversation is not None and conversation.assignee_id is None:
                 conversation.assignee_id = logged_by
-    record_service_event(
-        db,
-        settings,
-        profile_id=received.profile_id,
-        name=CALL_EVENT,
-        properties={
+    # Attached by the number itself, which found the customer above: record_customer_event attaches
+    # to a user id, anonymous id or email, which a caller known only by phone does not have.
+    event = {
+        "type": "track",
+        "event": CALL_EVENT,
+        "messageId": f"call-{hashlib.sha256(call.call_id.encode()).hexdigest()[:40]}",
+        "timestamp": call.at.isoformat() + "Z",
+        "properties": {
             "direction": call.direction,
             "number": call.number,
             "duration_seconds": call.duration_seconds,
@@ -141,11 +144,10 @@ def log_call(
             "agent": call.agent,
             "conversation_id": received.conversation_id,
         },
-        message_id=f"call-{hashlib.sha256(call.call_id.encode()).hexdigest()[:40]}",
-        channel="phone",
-        at=call.at,
-        now=now,
-    )
+        "context": {"traits": {"phone": call.number}},
+    }
+    source = internal_source(db, CALL_SOURCE, now=now, channel="call_center")
+    ingest(db, source, [event], settings=settings, received_at=now)
     return received
 
 

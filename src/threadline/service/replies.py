@@ -10,6 +10,9 @@ the customer), so messaging is asked as the system, with the agent as `created_b
 Email replies carry In-Reply-To (the customer's latest message) and References (the thread's root and
 its latest messages), so the customer's mail client shows one thread and their answer comes back to
 this conversation.
+
+A chat reply is not a message through messaging: it answers the visitor in the chat they opened, so it
+is stored here and pushed to the widget's stream (chat.py), with "Message Sent" on the timeline.
 """
 
 from __future__ import annotations
