@@ -7,6 +7,7 @@ one customer gets a 404 for another's URL, and the attempt is in the audit log.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,12 +94,16 @@ def test_admin_finds_a_customer_by_phone_and_reads_one_timeline_in_chinese(
     # The first page holds 50 events; scrolling to its end brings the rest in place, without a reload.
     first = page.locator(".timeline li").count()
     if customer.event_count > 50:
-        page.locator(".timeline li.more").scroll_into_view_if_needed()
-        # A function with an argument, not an expression string: the page's CSP forbids eval.
-        page.wait_for_function(
-            "(n) => document.querySelectorAll('.timeline li:not(.more)').length === n",
-            arg=customer.event_count,
-        )
+        # Each page ends in a "more" row that loads the next when it scrolls into view; on a busy
+        # machine the row may be revealed before htmx is listening, so scroll to the last one until done.
+        deadline = time.monotonic() + 60
+        while page.locator(".timeline li:not(.more)").count() < customer.event_count:
+            assert time.monotonic() < deadline, "the timeline did not load to its end"
+            more = page.locator(".timeline li.more")
+            if more.count():
+                more.last.scroll_into_view_if_needed()
+            page.wait_for_timeout(200)
+        assert page.locator(".timeline li:not(.more)").count() == customer.event_count
         assert page.locator(".timeline li.more").count() == 0 and page.url.endswith(customer.id)
     else:
         assert first == customer.event_count
