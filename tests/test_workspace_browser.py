@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import select
 
 from tests.conftest import LiveServer
@@ -100,8 +101,11 @@ def test_admin_finds_a_customer_by_phone_and_reads_one_timeline_in_chinese(
         while page.locator(".timeline li:not(.more)").count() < customer.event_count:
             assert time.monotonic() < deadline, "the timeline did not load to its end"
             more = page.locator(".timeline li.more")
-            if more.count():
-                more.last.scroll_into_view_if_needed()
+            try:
+                if more.count():
+                    more.last.scroll_into_view_if_needed(timeout=2_000)
+            except PlaywrightError:  # replaced by the page it was loading meanwhile: look again
+                pass
             page.wait_for_timeout(200)
         assert page.locator(".timeline li:not(.more)").count() == customer.event_count
         assert page.locator(".timeline li.more").count() == 0 and page.url.endswith(customer.id)

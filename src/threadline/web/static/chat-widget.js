@@ -51,6 +51,7 @@
 
   let session = json(ls.get(SESSION), null), source = null, box = null, list = null, input = null;
   const shown = new Set();
+  const pendingRows = []; // lines drawn when sent, until the server has them
 
   async function post(path, body) {
     // text/plain: a simple request, no CORS preflight (the server reads JSON whatever the type).
@@ -60,18 +61,37 @@
     return { status: response.status, body: await response.json().catch(() => ({})) };
   }
 
-  async function ensureSession(fresh) {
-    if (session && !fresh) return session;
-    const answer = await post("/chat/sessions", {});
-    if (answer.status !== 201) throw new Error("chat: the write key was refused");
-    session = answer.body;
-    ls.set(SESSION, JSON.stringify(session));
-    return session;
+  // Opening the box and sending at once must not open two sessions (the stream would listen to one
+  // and the message go to the other): callers share the request in flight.
+  let opening = null;
+  function ensureSession(fresh) {
+    if (session && !fresh) return Promise.resolve(session);
+    if (!opening) {
+      opening = post("/chat/sessions", {})
+        .then((answer) => {
+          if (answer.status !== 201) throw new Error("chat: the write key was refused");
+          session = answer.body;
+          ls.set(SESSION, JSON.stringify(session));
+          return session;
+        })
+        .finally(() => { opening = null; });
+    }
+    return opening;
   }
 
   function line(item) {
     if (item.id != null && shown.has(item.id)) return;
     if (item.id != null) shown.add(item.id);
+    // The stream may announce the visitor's own line before the POST that stored it answers: take
+    // over the line drawn when it was sent instead of drawing it twice.
+    if (item.id != null && item.direction !== "out") {
+      const waiting = pendingRows.findIndex((p) => p.text === item.text);
+      if (waiting >= 0) {
+        const row = pendingRows.splice(waiting, 1)[0].row;
+        list.appendChild(row); // back in place if the history had cleared the list
+        return row;
+      }
+    }
     const row = d.createElement("div");
     row.className = "tl-chat-line tl-chat-" + (item.direction === "out" ? "agent" : "visitor");
     row.textContent = item.text; // text, never HTML: an agent's words cannot run script here
@@ -88,12 +108,15 @@
       list.textContent = "";
       shown.clear();
       json(e.data, []).forEach(line);
+      // Lines sent but not stored yet when the history was read stay, after it.
+      pendingRows.forEach((p) => list.appendChild(p.row));
     });
     source.addEventListener("message", (e) => line(json(e.data, {})));
   }
 
   async function send(text) {
     const pending = line({ id: null, direction: "in", text });
+    pendingRows.push({ row: pending, text });
     const who = identity();
     const body = { anonymousId: anonymousId(), email: who.email, name: who.name, text, clientMessageId: uuid() };
     let answer = await post(`/chat/sessions/${encodeURIComponent(session.session_id)}/messages`, { ...body, secret: session.secret });
@@ -102,6 +125,8 @@
       listen();
       answer = await post(`/chat/sessions/${encodeURIComponent(session.session_id)}/messages`, { ...body, secret: session.secret });
     }
+    const mine = pendingRows.findIndex((p) => p.row === pending);
+    if (mine >= 0) pendingRows.splice(mine, 1);
     if (answer.status === 201 && answer.body.id != null) shown.add(answer.body.id);
     else if (answer.status !== 201 && pending) pending.classList.add("tl-chat-failed");
   }
