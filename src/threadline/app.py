@@ -25,6 +25,7 @@ from threadline.api import (
     cdn_settings,
     chat,
     consents,
+    contact_plans,
     conversations,
     errors,
     follow_ups,
@@ -59,6 +60,7 @@ from threadline.web import (
     auth_pages,
     call_pages,
     consent_pages,
+    contact_plan_pages,
     customer_pages,
     duplicate_pages,
     golden_pages,
@@ -132,6 +134,8 @@ ROUTERS = (
     schedule_pages.router,
     sales.router,
     sales_pages.router,
+    contact_plans.router,
+    contact_plan_pages.router,
 )
 
 

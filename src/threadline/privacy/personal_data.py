@@ -20,6 +20,8 @@ from threadline.storage.models import (
     AuditEntry,
     ConsentRecord,
     Contact,
+    ContactCard,
+    ContactPlanMember,
     Conversation,
     ConversationMessage,
     Deal,
@@ -78,6 +80,7 @@ NO_CUSTOMER_DATA = {
     "custom_fields": "definitions of the fields added to sales records",
     "deal_stage_history": "stage keys, times and the staff member who moved the deal",
     "journeys": "journey definitions: triggers, steps and message templates",
+    "contact_plans": "plan definitions: goal, channel, window, content (its audience: contact_plan_members)",
 }
 
 
@@ -753,6 +756,32 @@ def _erase_journey_steps(conn: Connection, person: Person, _: ErasurePolicy) -> 
     return int(removed.rowcount or 0)
 
 
+def _export_contact_plans(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    # Which contact plans the person was in; the cards below say how each contact went.
+    return _rows(
+        conn,
+        select(ContactPlanMember.plan_id)
+        .where(ContactPlanMember.profile_id.in_(person.profile_ids))
+        .order_by(ContactPlanMember.plan_id),
+    )
+
+
+def _export_contact_cards(conn: Connection, person: Person) -> list[dict[str, Any]]:
+    return _rows(
+        conn,
+        select(
+            ContactCard.plan_id,
+            ContactCard.contacted_at,
+            ContactCard.reached,
+            ContactCard.effective,
+            ContactCard.rating,
+            ContactCard.feedback,
+        )
+        .where(ContactCard.profile_id.in_(person.profile_ids))
+        .order_by(ContactCard.contacted_at, ContactCard.id),
+    )
+
+
 def _keep(conn: Connection, person: Person, _: ErasurePolicy) -> int:
     return 0
 
@@ -796,6 +825,14 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("journey_step_log", _export_journey_steps, _erase_journey_steps, "journey_steps"),
     Holder(
         "journey_enrollments", _export_enrollments, _deleting(JourneyEnrollment, "profile_id"), "journeys"
+    ),
+    # A plan's figures lose the person with their rows: the plan no longer counts them (docs/sales.md).
+    Holder("contact_cards", _export_contact_cards, _deleting(ContactCard, "profile_id")),
+    Holder(
+        "contact_plan_members",
+        _export_contact_plans,
+        _deleting(ContactPlanMember, "profile_id"),
+        "contact_plans",
     ),
     Holder("audit_log", _export_audit, _keep, "audit"),
     # Last: the rows above point at the profiles.

@@ -1,6 +1,17 @@
 """Sales: leads, accounts, contacts, deals (pipelines, custom fields, conversion, import and export);
-follow-ups, tasks and the schedule, the customer pool."""
+follow-ups, tasks and the schedule, the customer pool, contact plans."""
 
+from threadline.sales.contact_plans import (
+    AUDIENCE_TYPES,
+    CardView,
+    Effectiveness,
+    PlanView,
+    create_plan,
+    get_plan,
+    list_plans,
+    record_card,
+    update_lessons,
+)
 from threadline.sales.conversion import DEFAULT_MAPPING, convert_lead
 from threadline.sales.custom_fields import (
     ENTITIES,
@@ -101,6 +112,7 @@ from threadline.sales.tasks import (
 
 __all__ = [
     "ACCOUNT_KINDS",
+    "AUDIENCE_TYPES",
     "CUSTOM_FIELD_TYPES",
     "DEAL_STATUSES",
     "DEFAULT_MAPPING",
@@ -116,10 +128,13 @@ __all__ = [
     "STATUSES",
     "SUBJECT_TYPES",
     "VIEWS",
+    "CardView",
+    "Effectiveness",
     "FieldDefinition",
     "FollowUpView",
     "ImportOutcome",
     "PipelineInfo",
+    "PlanView",
     "PoolAccount",
     "PoolDeadline",
     "PoolRules",
@@ -137,6 +152,7 @@ __all__ = [
     "close_deal",
     "columns_for",
     "convert_lead",
+    "create_plan",
     "create_record",
     "create_task",
     "day_bounds",
@@ -149,6 +165,7 @@ __all__ = [
     "follow_ups_from_timeline",
     "get_follow_up",
     "get_pipeline",
+    "get_plan",
     "get_pool_rules",
     "get_record",
     "get_task",
@@ -158,6 +175,7 @@ __all__ = [
     "list_custom_fields",
     "list_follow_ups",
     "list_pipelines",
+    "list_plans",
     "list_pool",
     "list_records",
     "list_tasks",
@@ -168,6 +186,7 @@ __all__ = [
     "pool_deadlines",
     "pool_warnings",
     "read_table",
+    "record_card",
     "record_follow_up",
     "reminder_count",
     "return_neglected_accounts",
@@ -184,6 +203,7 @@ __all__ = [
     "to_do",
     "transfer_records",
     "update_follow_up",
+    "update_lessons",
     "update_record",
     "update_task",
     "user_for_calendar_token",

@@ -1055,3 +1055,58 @@ class JourneyStepLog(Base):
     outcome: Mapped[str] = mapped_column(String(40))
     outbound_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ContactPlan(Base):
+    """A planned round of contacts (接触计划) with an audience; its members and cards hold the customers."""
+
+    __tablename__ = "contact_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    goal: Mapped[str] = mapped_column(Text)
+    audience_type: Mapped[str] = mapped_column(String(10))  # list | segment
+    segment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the segment it was drawn from
+    channel: Mapped[str] = mapped_column(String(20))  # a follow-up method: phone, email, visit, ...
+    method: Mapped[str | None] = mapped_column(String(200), nullable=True)  # how: script, offer, approach
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    ends_at: Mapped[datetime] = mapped_column(DateTime)
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)
+    incentive: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    owner_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    team_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lessons: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ContactPlanMember(Base):
+    """A customer in a plan's audience, fixed when the plan is made, with the task it generated."""
+
+    __tablename__ = "contact_plan_members"
+    __table_args__ = (Index("ix_contact_plan_members_profile", "profile_id"),)
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("contact_plans.id"), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ContactCard(Base):
+    """One contact made under a plan and how it went."""
+
+    __tablename__ = "contact_cards"
+    __table_args__ = (
+        Index("ix_contact_cards_plan", "plan_id", "contacted_at"),
+        Index("ix_contact_cards_profile", "profile_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("contact_plans.id"))
+    profile_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    contacted_at: Mapped[datetime] = mapped_column(DateTime)
+    reached: Mapped[bool] = mapped_column(Boolean)
+    effective: Mapped[bool] = mapped_column(Boolean)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1-5
+    feedback: Mapped[str | None] = mapped_column(Text, nullable=True)
