@@ -22,7 +22,7 @@ from threadline.accounts import viewer_for
 from threadline.config import Settings
 from threadline.ingest import list_quarantine
 from threadline.jobs import Worker, handlers
-from threadline.messaging import JOB_KIND
+from threadline.messaging import JOB_KIND, delivery_log
 from threadline.privacy import search_audit
 from threadline.profiles import assign_owner
 from threadline.service import (
@@ -293,6 +293,23 @@ def test_reply_threads_both_ways_and_a_resolved_conversation_reopens(
     # Every message is on the customer's timeline: two sent, three received.
     names = [e["event"] for e in timeline_page(db, conversation.profile_id)["events"]]
     assert sorted(names) == ["Email Received"] * 3 + ["Email Sent"] * 2
+
+    # A reply that promotes is marketing: without her marketing consent it is refused, nothing goes out.
+    received = len(box.received)
+    reply(
+        db,
+        mail,
+        admin,
+        conversation.id,
+        body_text="20% off descaler!",
+        author_user_id=agent_id,
+        now=clock(),
+        purpose="marketing",
+    )
+    run_worker(db, mail, clock)
+    assert len(box.received) == received
+    _, log = delivery_log(db, conversation.profile_id, viewer=SYSTEM)
+    assert (log[0].purpose, log[0].status) == ("marketing", "refused")
 
 
 def test_a_web_visitor_who_writes_by_email_is_one_customer(

@@ -34,6 +34,13 @@ class BodyIn(BaseModel):
     body_text: str = Field(description="The text: a reply is sent as written, on the conversation's channel.")
 
 
+class ReplyIn(BodyIn):
+    purpose: str = Field(
+        "service",
+        description="service (an answer), or marketing (it promotes: needs the customer's marketing consent)",
+    )
+
+
 class ChangeIn(BaseModel):
     status: str | None = Field(None, description="open, pending, resolved or closed")
     priority: str | None = Field(None, description="low, normal, high or urgent")
@@ -98,7 +105,7 @@ def get_one(conversation_id: int, request: Request, db: DatabaseDep, caller: Cal
     summary="Answer the customer on the conversation's channel (a service message: consent decides)",
 )
 def post_reply(
-    conversation_id: int, body: BodyIn, request: Request, db: DatabaseDep, caller: CallerDep
+    conversation_id: int, body: ReplyIn, request: Request, db: DatabaseDep, caller: CallerDep
 ) -> dict[str, Any]:
     """201 with the conversation; the reply's `delivery_status` is `queued` or `refused` (the
     customer refused service messages, or their processing is restricted)."""
@@ -112,6 +119,7 @@ def post_reply(
             body_text=body.body_text,
             author_user_id=caller.user.id,
             now=now,
+            purpose=body.purpose,
         )
     except ConversationNotFound:
         _denied(request, db, caller, conversation_id)

@@ -93,8 +93,11 @@ def reply(
     body_text: str,
     author_user_id: int | None,
     now: datetime,
+    purpose: str = "service",
 ) -> int:
-    """Send the customer an answer on the conversation's channel; answers the new message's id. The
+    """Send the customer an answer on the conversation's channel; answers the new message's id. A
+    reply is a service message; one that promotes (an offer in the answer) is sent with purpose
+    "marketing" and then needs the customer's marketing consent on the channel, like any campaign. The
     first reply that is not refused sets `first_response_at`; replying to an unassigned conversation
     assigns it to the agent, so a colleague does not answer it too."""
     body_text = _body(body_text, "body_text")
@@ -102,6 +105,13 @@ def reply(
         conversation = handled_conversation(session, viewer, conversation_id)
         channel, profile_id = conversation.channel, conversation.profile_id
         thread_key = conversation.thread_key
+        if purpose not in ("service", "marketing"):
+            raise Invalid("purpose: must be service or marketing", details={"field": "purpose"})
+        if purpose != "service" and channel == CHAT:
+            raise Invalid(
+                "purpose: a marketing reply goes out by email or SMS, not in the chat",
+                details={"field": "purpose"},
+            )
         if channel not in SENDABLE and channel != CHAT:
             raise Invalid(
                 f"channel: replies on {channel} are not available yet", details={"field": "channel"}
@@ -119,7 +129,7 @@ def reply(
             settings,
             Viewer.system(),
             profile_id,
-            purpose="service",
+            purpose=purpose,
             subject=subject,
             body_text=body_text,
             channel=channel,
