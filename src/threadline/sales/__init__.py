@@ -74,6 +74,7 @@ from threadline.sales.records import (
     transfer_records,
     update_record,
 )
+from threadline.sales.reports import FORGOTTEN_DAYS, PERIODS, REPORTS, sales_report, sales_reports
 from threadline.sales.schedule import (
     VIEWS,
     ScheduleItem,
@@ -118,12 +119,15 @@ __all__ = [
     "DEFAULT_MAPPING",
     "DEFAULT_METHODS",
     "ENTITIES",
+    "FORGOTTEN_DAYS",
     "FORMATS",
     "LEAD_STATUSES",
     "METHOD_CHANNELS",
     "MODES",
     "OUTCOMES",
+    "PERIODS",
     "PRIORITIES",
+    "REPORTS",
     "SALES_SOURCE",
     "STATUSES",
     "SUBJECT_TYPES",
@@ -193,6 +197,8 @@ __all__ = [
     "revoke_calendar_token",
     "sales_filter",
     "sales_for_profile",
+    "sales_report",
+    "sales_reports",
     "save_custom_field",
     "save_pipeline",
     "schedule_items",
