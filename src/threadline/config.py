@@ -200,6 +200,34 @@ class Settings(BaseSettings):
         "in messages such as unsubscribe links; needed when THREADLINE_SMTP_HOST is set.",
     )
 
+    # Outbound SMS, WhatsApp, WeChat and social messages through a provider webhook (docs/messaging.md).
+    sms_webhook_url: str = Field(
+        "",
+        description="URL Threadline POSTs outbound SMS to (the provider, or an adapter in front of it), "
+        "signed with THREADLINE_PROVIDER_WEBHOOK_SECRET. Empty means SMS sending is disabled: messages "
+        "are stored and stay queued, saying so.",
+    )
+    whatsapp_webhook_url: str = Field(
+        "",
+        description="URL Threadline POSTs outbound WhatsApp messages to; empty means WhatsApp sending is "
+        "disabled.",
+    )
+    wechat_webhook_url: str = Field(
+        "",
+        description="URL Threadline POSTs outbound WeChat messages to; empty means WeChat sending is "
+        "disabled.",
+    )
+    social_webhook_url: str = Field(
+        "",
+        description="URL Threadline POSTs outbound social messages (direct messages) to; empty means "
+        "social sending is disabled.",
+    )
+    provider_webhook_secret: str = Field(
+        "",
+        description="Key of the HMAC-SHA256 signature on every outbound provider webhook request "
+        "(X-Threadline-Signature); needed when a *_WEBHOOK_URL is set. From the environment only.",
+    )
+
     # Inbound email (threadline.service, docs/service.md#email-channel).
     smtp_inbound_port: int = Field(
         0,
@@ -333,6 +361,22 @@ class Settings(BaseSettings):
             missing = [name for name, value in needed.items() if not value]
             if missing:
                 raise ValueError(f"THREADLINE_SMTP_HOST is set but {' and '.join(missing)} is not")
+        return self
+
+    @model_validator(mode="after")
+    def _check_provider_webhooks(self) -> Settings:
+        """A provider must be able to tell Threadline's requests from anyone's: no URL without a key."""
+        urls = {
+            "THREADLINE_SMS_WEBHOOK_URL": self.sms_webhook_url,
+            "THREADLINE_WHATSAPP_WEBHOOK_URL": self.whatsapp_webhook_url,
+            "THREADLINE_WECHAT_WEBHOOK_URL": self.wechat_webhook_url,
+            "THREADLINE_SOCIAL_WEBHOOK_URL": self.social_webhook_url,
+        }
+        for name, url in urls.items():
+            if url and not url.startswith(("http://", "https://")):
+                raise ValueError(f"{name}: must be an http:// or https:// URL")
+            if url and not self.provider_webhook_secret:
+                raise ValueError(f"{name} is set but THREADLINE_PROVIDER_WEBHOOK_SECRET is not")
         return self
 
     @field_validator("sqlite_synchronous")

@@ -7,7 +7,14 @@ from rich.table import Table
 from threadline.cli.common import console
 from threadline.config import Settings, get_settings
 
-SECRET_FIELDS = {"secret_key", "admin_password", "privacy_key", "encryption_keys", "smtp_password"}
+SECRET_FIELDS = {
+    "secret_key",
+    "admin_password",
+    "privacy_key",
+    "encryption_keys",
+    "smtp_password",
+    "provider_webhook_secret",
+}
 
 
 def show_config() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, cast, func, select
+from sqlalchemy.exc import IntegrityError
 
 from threadline.config import CHANNELS
 from threadline.errors import Conflict, Invalid, NotFound
@@ -58,14 +59,22 @@ def internal_source(db: Database, name: str, *, now: datetime, channel: str = "o
     `channel` is the channel its events show on the timeline (messaging's are "email")."""
     if channel not in CHANNELS:
         raise Invalid(f"channel: must be one of {', '.join(CHANNELS)}", details={"field": "channel"})
-    with db.write() as session:
-        row = session.scalar(select(Source).where(Source.name == name))
-        if row is None:
-            key = secrets.token_urlsafe(24)
-            row = Source(name=name, channel=channel, write_key=key, created_at=now, revoked_at=now)
-            session.add(row)
-            session.flush()
-        return _info(row)
+    try:
+        with db.write() as session:
+            row = session.scalar(select(Source).where(Source.name == name))
+            if row is None:
+                key = secrets.token_urlsafe(24)
+                row = Source(name=name, channel=channel, write_key=key, created_at=now, revoked_at=now)
+                session.add(row)
+                session.flush()
+            return _info(row)
+    except IntegrityError:
+        # Two first uses at once (concurrent webhooks on a fresh database): the other one made it.
+        with db.read() as session:
+            row = session.scalar(select(Source).where(Source.name == name))
+            if row is None:
+                raise
+            return _info(row)
 
 
 def list_sources(db: Database) -> list[SourceInfo]:

@@ -2,7 +2,9 @@
 
 `send_message` validates, renders the templates with the customer's traits, asks the consent check
 (`threadline.privacy.check_send`), stores the message and queues a job that sends it (checking consent
-again) through the SMTP relay. Every outcome lands on the customer's timeline. See docs/messaging.md.
+again) through the SMTP relay, or for SMS, WhatsApp, WeChat and social messages as a signed POST to the
+channel's provider webhook (providers.py). Every outcome lands on the customer's timeline. See
+docs/messaging.md.
 """
 
 from threadline.messaging.delivery import DeliveryDeferred, deliver_message

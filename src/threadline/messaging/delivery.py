@@ -6,7 +6,8 @@ re-run safe:
 1. One transaction checks consent again (it may have been withdrawn since the message was queued, or
    processing restricted), and moves the row from `queued` to `sending`, counting the attempt and
    fixing its Message-ID. A row in any other status is not sent again.
-2. The relay conversation runs outside any transaction.
+2. The relay conversation (SMTP for email, the provider webhook's POST for the other channels,
+   providers.py) runs outside any transaction.
 3. Another transaction records the answer: `sent`; `queued` again when the relay did not take it and
    may later (the job is retried with backoff); `failed` when it refused for good, or after the last
    attempt.
@@ -26,7 +27,8 @@ from sqlalchemy import select, update
 from threadline.clock import Clock
 from threadline.config import Settings
 from threadline.messaging.mail import Deferred, Email, RelayError, build_email, hand_over, new_message_id
-from threadline.messaging.outbox import FAILED, FINAL, QUEUED, REFUSED, SENDING, SENDING_DISABLED, SENT
+from threadline.messaging.outbox import FAILED, FINAL, QUEUED, REFUSED, SENDING, SENT, sending_disabled
+from threadline.messaging.providers import ProviderMessage, post_message
 from threadline.messaging.timeline import record_outcome
 from threadline.privacy import check_send, live_profile_id, unsubscribe_url
 from threadline.storage import Database
@@ -78,7 +80,7 @@ def deliver_message(db: Database, settings: Settings, message_id: int, *, clock:
     """Send one queued message if consent still allows it; answers what became of it (sent, refused,
     failed, queued, disabled, or missing when erased with its customer)."""
     now = clock()
-    email: Email | None = None
+    email: Email | ProviderMessage | None = None
     attempt = 0
     with db.write() as session:
         row = session.scalar(
@@ -88,13 +90,21 @@ def deliver_message(db: Database, settings: Settings, message_id: int, *, clock:
             return "missing"
         if row.status == SENDING:
             row.status, row.reason, row.updated_at = FAILED, INTERRUPTED, now
-        elif row.status == QUEUED and not settings.smtp_host:
-            row.reason, row.updated_at = SENDING_DISABLED, now
+        elif row.status == QUEUED and (disabled := sending_disabled(settings, row.channel)):
+            row.reason, row.updated_at = disabled, now
             return "disabled"
         elif row.status == QUEUED:
             decision = check_send(session, row.profile_id, row.channel, row.purpose)
             if not decision.allowed:
                 row.status, row.reason, row.updated_at = REFUSED, decision.explanation, now
+            elif row.channel != "email":
+                # The same guard as email's: `sending` before the POST, so a re-run never posts twice.
+                row.message_id_header = row.message_id_header or f"threadline-{row.id}"
+                row.status, row.reason, row.updated_at = SENDING, None, now
+                row.attempts += 1
+                attempt = row.attempts
+                assert row.to_address is not None
+                email = ProviderMessage(row.channel, row.to_address, row.body_text, row.message_id_header)
             else:
                 conn = session.connection()
                 live = live_profile_id(conn, row.profile_id)
@@ -142,13 +152,16 @@ def _send(
     settings: Settings,
     message_id: int,
     attempt: int,
-    email: Email,
+    email: Email | ProviderMessage,
     outcome: _Outcome,
     now: datetime,
 ) -> _Outcome:
     reason: str | None
     try:
-        hand_over(settings, build_email(settings, email, now=now))
+        if isinstance(email, ProviderMessage):
+            post_message(settings, email)
+        else:
+            hand_over(settings, build_email(settings, email, now=now))
     except Deferred as error:
         last = attempt >= settings.job_max_attempts
         status = FAILED if last else QUEUED

@@ -19,14 +19,24 @@ from threadline.accounts import Viewer, customer_write_filter
 from threadline.config import Settings
 from threadline.errors import Forbidden, Invalid
 from threadline.jobs import enqueue
+from threadline.messaging.providers import PROVIDER_CHANNELS, disabled_reason, webhook_url
 from threadline.messaging.rendering import InvalidTemplate, render
 from threadline.messaging.timeline import record_outcome
-from threadline.privacy import PURPOSES, CannotDecrypt, SendDecision, check_send, mask_email, trait_cipher
+from threadline.privacy import (
+    MASK,
+    PURPOSES,
+    CannotDecrypt,
+    SendDecision,
+    check_send,
+    mask_email,
+    mask_phone,
+    trait_cipher,
+)
 from threadline.profiles import resolve_profile_id
 from threadline.storage import Database
 from threadline.storage.models import Identity, OutboundMessage, Profile
 
-CHANNELS = ("email",)  # sms and webhook come with their providers (docs/messaging.md)
+CHANNELS = ("email", *PROVIDER_CHANNELS)  # email by SMTP (mail.py), the others by webhook (providers.py)
 QUEUED, SENDING, SENT, FAILED, REFUSED = "queued", "sending", "sent", "failed", "refused"
 STATUSES = (QUEUED, SENDING, SENT, FAILED, REFUSED)
 FINAL = frozenset({SENT, FAILED, REFUSED})
@@ -42,6 +52,17 @@ LOG_LIMIT = 200
 # (From, To, List-Unsubscribe) is Threadline's to set.
 EXTRA_HEADERS = ("In-Reply-To", "References")
 MAX_HEADER = 2000
+# Where a message on each channel goes: the trait the profile shows, else the identifier of that kind
+# seen first. Social networks have no common id, so a `social_id` trait (or identifier kind) it is.
+ADDRESS_KINDS = {
+    "email": "email",
+    "sms": "phone",
+    "whatsapp": "phone",
+    "wechat": "wechat_openid",
+    "social": "social_id",
+}
+ADDRESS_NAMES = {"email": "email address", "phone": "phone number", "wechat_openid": "WeChat OpenID"}
+MAX_ADDRESS = 320
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +111,14 @@ class MessageView:
         """For the API: without the pii permission the address is masked and the subject and bodies,
         which quote the customer's traits, are left out."""
         address = self.to_address
+        if address is not None and not reveal:
+            address = mask_email(address) if self.channel == "email" else _mask_other(self.channel, address)
         return {
             "id": self.id,
             "profile_id": self.profile_id,
             "channel": self.channel,
             "purpose": self.purpose,
-            "to_address": address if reveal or address is None else mask_email(address),
+            "to_address": address,
             "subject": self.subject if reveal else None,
             "body_text": self.body_text if reveal else None,
             "body_html": self.body_html if reveal else None,
@@ -108,6 +131,12 @@ class MessageView:
             "created_by": self.created_by,
             "origin": self.origin,
         }
+
+
+def _mask_other(channel: str, address: str) -> str:
+    if ADDRESS_KINDS[channel] == "phone":
+        return mask_phone(address)
+    return f"{MASK}{address[-4:]}" if len(address) > 8 else MASK  # an id's tail, as masking does
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -167,15 +196,29 @@ def _headers(value: Mapping[str, str] | None) -> dict[str, str] | None:
 def email_address(session: Session, profile: Profile) -> str | None:
     """Where an email to the customer goes: the email trait the profile shows (its golden value),
     else the email identifier seen first."""
-    shown = (profile.traits or {}).get("email")
-    if isinstance(shown, str) and "@" in shown:
-        return shown
+    return channel_address(session, profile, "email")
+
+
+def channel_address(session: Session, profile: Profile, channel: str) -> str | None:
+    """Where a message on `channel` goes (ADDRESS_KINDS): the trait the profile shows (its golden
+    value), else the identifier of that kind seen first."""
+    kind = ADDRESS_KINDS[channel]
+    shown = (profile.traits or {}).get(kind)
+    if isinstance(shown, str) and shown.strip() and (kind != "email" or "@" in shown):
+        return shown.strip()
     return session.scalar(
         select(Identity.value)
-        .where(Identity.profile_id == profile.id, Identity.kind == "email")
+        .where(Identity.profile_id == profile.id, Identity.kind == kind)
         .order_by(Identity.first_seen, Identity.id)
         .limit(1)
     )
+
+
+def sending_disabled(settings: Settings, channel: str) -> str | None:
+    """Why this process cannot send on `channel` (no relay or provider configured), else None."""
+    if channel == "email":
+        return None if settings.smtp_host else SENDING_DISABLED
+    return None if webhook_url(settings, channel) else disabled_reason(channel)
 
 
 def send_message(
@@ -195,6 +238,7 @@ def send_message(
     templated: bool = True,
     variables: Mapping[str, Any] | None = None,
     on_stored: Callable[[Session, MessageView], None] | None = None,
+    to_address: str | None = None,
     now: datetime,
 ) -> MessageView:
     """Ask for a message to a customer. Stored `queued` (a job sends it, checking consent again) or
@@ -206,14 +250,17 @@ def send_message(
     written (a service reply quoting the customer's `{{`). `headers`: In-Reply-To and References.
     `variables`: further template names beside `traits` (a journey's trigger event). `on_stored` runs in
     the transaction that stores the message, so a caller's own record of it (a journey's step log)
-    commits with the message or not at all."""
+    commits with the message or not at all. `to_address` sends there instead of to the profile's own
+    address for the channel (a service reply answers the number the customer wrote from). The subject
+    is required for email only: an SMS has none, and it is kept for the delivery log."""
     channel = _choice(channel, "channel", CHANNELS)
     purpose = _choice(purpose, "purpose", PURPOSES)
     origin = _text(origin, "origin", MAX_ORIGIN, required=True).strip()
-    subject = _text(subject, "subject", MAX_SUBJECT, required=True)
+    subject = _text(subject, "subject", MAX_SUBJECT, required=channel == "email")
     body_text = _text(body_text, "body_text", MAX_TEXT, required=True)
     body_html = _text(body_html, "body_html", MAX_HTML, required=False) or None
-    extra_headers = _headers(headers)
+    extra_headers = _headers(headers) if channel == "email" else None
+    given_address = _text(to_address, "to_address", MAX_ADDRESS, required=False).strip() or None
     if not viewer.can("edit"):
         raise Forbidden("sending a message needs the edit permission")
     with db.read() as session:
@@ -223,13 +270,14 @@ def send_message(
             raise Forbidden("this customer is shared with you read-only")
         profile = session.get(Profile, live)
         assert profile is not None
-        address = email_address(session, profile)
+        address = given_address or channel_address(session, profile, channel)
         traits = _readable_traits(settings, profile.traits or {})
     if address is None:
-        raise Invalid("channel: the customer has no email address", details={"field": "channel"})
+        what = ADDRESS_NAMES.get(ADDRESS_KINDS[channel], f"{ADDRESS_KINDS[channel]} trait or identifier")
+        raise Invalid(f"channel: the customer has no {what}", details={"field": "channel"})
     if templated:
         rendered_subject = " ".join(render("subject", subject, traits, variables=variables).split())
-        if not rendered_subject:
+        if not rendered_subject and channel == "email":
             raise InvalidTemplate("subject", "is empty once written for this customer")
         rendered_text = render("body_text", body_text, traits, variables=variables)
         rendered_html = (
@@ -243,7 +291,7 @@ def send_message(
     with db.write() as session:
         decision = check_send(session, live, channel, purpose)
         if decision.allowed:
-            status, reason = QUEUED, (None if settings.smtp_host else SENDING_DISABLED)
+            status, reason = QUEUED, sending_disabled(settings, channel)
         else:
             status, reason = REFUSED, decision.explanation
         row = OutboundMessage(

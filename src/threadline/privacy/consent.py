@@ -27,7 +27,7 @@ from threadline.storage import Database
 from threadline.storage.models import ConsentRecord, ProcessingRestriction, Profile, User
 
 PURPOSES = ("marketing", "analytics", "personalisation", "service")
-CHANNELS = ("email", "sms", "phone", "push", "whatsapp", "wechat", "post")
+CHANNELS = ("email", "sms", "phone", "push", "whatsapp", "wechat", "social", "post")
 ALL = "all"  # a statement covering every channel
 STATUSES = ("granted", "denied", "withdrawn")
 UNKNOWN = "unknown"  # nothing was said

@@ -293,11 +293,14 @@ def receive_inbound(
             )
             session.add(conversation)
             session.flush()
-            # Its SLA due times, in the transaction that opens it (sla.py imports this module's
-            # constants, hence the import here).
+            # Its SLA due times, then its team and agent by the routing rules, in the transaction
+            # that opens it (sla.py and routing.py import this module's constants, hence the imports
+            # here).
+            from threadline.service.routing import route
             from threadline.service.sla import apply_policy
 
             apply_policy(session, conversation)
+            route(session, conversation, body_text)
         else:
             if conversation.status == RESOLVED:
                 conversation.reopened += 1

@@ -11,6 +11,10 @@ Email replies carry In-Reply-To (the customer's latest message) and References (
 its latest messages), so the customer's mail client shows one thread and their answer comes back to
 this conversation.
 
+An SMS, WhatsApp, WeChat or social reply goes through messaging on the conversation's channel, to
+the provider webhook (docs/messaging.md, "Other channels"), addressed to the number or id the customer
+wrote from (the conversation's thread key), which need not be the one their profile shows.
+
 A chat reply is not a message through messaging: it answers the visitor in the chat they opened, so it
 is stored here and pushed to the widget's stream (chat.py), with "Message Sent" on the timeline.
 """
@@ -137,6 +141,7 @@ def reply(
             created_by=author_user_id,
             headers=headers,
             templated=False,
+            to_address=None if channel == "email" else thread_key,
             now=now,
         )
     )

@@ -19,6 +19,7 @@ from threadline.api.conversations import attachment_response
 from threadline.errors import Forbidden, Invalid
 from threadline.privacy import Actor, consent_state, disclosure_for, record
 from threadline.profiles import ProfileNotFound, profile_view, timeline_page
+from threadline.sales import sales_for_profile
 from threadline.service import (
     PRIORITIES,
     QUEUES,
@@ -30,6 +31,7 @@ from threadline.service import (
     ConversationNotFound,
     TypingRegistry,
     add_note,
+    away_agents,
     canned_replies,
     change_conversation,
     customer_conversations,
@@ -139,6 +141,7 @@ def inbox(
         sla_states=SLA_STATES,
         reveal=viewer.can("pii"),
         error=error,
+        away=user.id in away_agents(db),
         **NAMES,
     )
 
@@ -158,6 +161,8 @@ def _side_panel(request: Request, db: Database, viewer: Viewer, profile_id: str)
         "events": events,
         "past": past,
         "consent": consent_state(db, live, viewer=viewer),
+        # Open deals only: what the customer may be weighing while they write; within the sales scope.
+        "deals": [d for d in sales_for_profile(db, viewer, live)["deals"] if d["status"] == "open"],
     }
 
 
