@@ -15,14 +15,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from threadline.journeys.definitions import ACTIVE
-from threadline.storage import Database
-from threadline.storage.models import Event, Journey, JourneyEnrollment, Profile, WorkspaceSetting
+from threadline.storage import Database, put_setting, read_setting
+from threadline.storage.models import Event, Journey, JourneyEnrollment, Profile
 
 MARK = "journeys.enrol.watermark"
 LOOKBACK = 1000
@@ -30,20 +30,19 @@ SEGMENT_ENTERED = "Segment Entered"  # threadline.segments' membership event
 _CHUNK = 500
 
 
-def _read_mark(conn: Connection) -> int:
-    value = conn.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == MARK))
+def _mark_of(value: Any) -> int:
     return int(value.get("event_id", 0)) if isinstance(value, dict) else 0
 
 
+def _read_mark(conn: Connection) -> int:
+    return _mark_of(read_setting(conn, MARK))
+
+
 def _save_mark(conn: Connection, event_id: int, now: datetime) -> None:
-    if conn.execute(select(WorkspaceSetting.key).where(WorkspaceSetting.key == MARK)).first() is None:
-        conn.execute(insert(WorkspaceSetting).values(key=MARK, value={"event_id": event_id}, updated_at=now))
-    elif event_id > _read_mark(conn):
-        conn.execute(
-            update(WorkspaceSetting)
-            .where(WorkspaceSetting.key == MARK)
-            .values(value={"event_id": event_id}, updated_at=now)
-        )
+    # The mark only moves forward: a run that read an older one must not take it back.
+    stored = read_setting(conn, MARK)
+    if stored is None or event_id > _mark_of(stored):
+        put_setting(conn, MARK, {"event_id": event_id}, user_id=None, now=now)
 
 
 def _matches(journey: Journey, name: str, properties: dict[str, Any]) -> bool:

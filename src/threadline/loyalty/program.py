@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 
 from threadline.config import CHANNELS
 from threadline.errors import Invalid
-from threadline.storage import Database
+from threadline.storage import Database, put_setting
 from threadline.storage.models import WorkspaceSetting
 
 PROGRAM_KEY = "loyalty.program"
@@ -340,9 +340,5 @@ def set_program(db: Database, value: Any, *, user_id: int | None, now: datetime)
     already earned keep their amount and expiry."""
     program = check_program(value)
     with db.write() as session:
-        row = session.get(WorkspaceSetting, PROGRAM_KEY)
-        if row is None:
-            row = WorkspaceSetting(key=PROGRAM_KEY)
-            session.add(row)
-        row.value, row.updated_at, row.updated_by = program.as_json(), now, user_id
+        put_setting(session.connection(), PROGRAM_KEY, program.as_json(), user_id=user_id, now=now)
     return program

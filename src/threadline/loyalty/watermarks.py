@@ -5,26 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 
-from threadline.storage.models import WorkspaceSetting
+from threadline.storage import put_setting, read_setting
 
 EARN_MARK = "loyalty.earn.watermark"
 EXPIRE_MARK = "loyalty.expire.watermark"
 
 
 def read_mark(conn: Connection, key: str) -> dict[str, Any]:
-    value = conn.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == key))
+    value = read_setting(conn, key)
     return dict(value) if isinstance(value, dict) else {}
 
 
 def save_mark(conn: Connection, key: str, value: dict[str, Any], *, now: datetime) -> None:
-    if conn.execute(select(WorkspaceSetting.key).where(WorkspaceSetting.key == key)).first() is None:
-        conn.execute(insert(WorkspaceSetting).values(key=key, value=value, updated_at=now, updated_by=None))
-    else:
-        conn.execute(
-            update(WorkspaceSetting).where(WorkspaceSetting.key == key).values(value=value, updated_at=now)
-        )
+    put_setting(conn, key, value, user_id=None, now=now)
 
 
 def iso(moment: datetime | None) -> str | None:

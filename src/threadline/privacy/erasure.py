@@ -21,7 +21,7 @@ from threadline.config import Settings
 from threadline.errors import Invalid, NotFound
 from threadline.privacy.personal_data import HOLDERS, ErasurePolicy, Person, find_person
 from threadline.privacy.suppression import suppress
-from threadline.storage import PHONE_FTS, PROFILE_NAME_FTS, Database
+from threadline.storage import PHONE_FTS, PROFILE_NAME_FTS, Database, put_setting
 from threadline.storage.models import Profile, WorkspaceSetting
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,8 @@ def set_erasure_policy(
             details={"field": "keep_properties"},
         )
     with db.write() as session:
-        row = session.get(WorkspaceSetting, POLICY_KEY)
         value = {"events": events, "keep_properties": keep}
-        if row is None:
-            session.add(WorkspaceSetting(key=POLICY_KEY, value=value, updated_at=now, updated_by=user_id))
-        else:
-            row.value, row.updated_at, row.updated_by = value, now, user_id
+        put_setting(session.connection(), POLICY_KEY, value, user_id=user_id, now=now)
     return ErasurePolicy(events, tuple(keep))
 
 

@@ -26,7 +26,7 @@ from threadline.accounts import SESSION_IDLE_LIMIT
 from threadline.errors import Invalid
 from threadline.jobs import JobInfo, enqueue
 from threadline.privacy.audit import Actor, record
-from threadline.storage import Database
+from threadline.storage import Database, put_setting
 from threadline.storage.models import (
     Event,
     MatchCandidate,
@@ -182,11 +182,7 @@ def set_retention_policy(
     checked = {str(name): check_days(str(name), value) for name, value in changes.items()}
     days = {**get_retention_policy(db).days, **checked}
     with db.write() as session:
-        row = session.get(WorkspaceSetting, RETENTION_POLICY_KEY)
-        if row is None:
-            row = WorkspaceSetting(key=RETENTION_POLICY_KEY)
-            session.add(row)
-        row.value, row.updated_at, row.updated_by = days, now, user_id
+        put_setting(session.connection(), RETENTION_POLICY_KEY, days, user_id=user_id, now=now)
     return RetentionPolicy(days, now, user_id)
 
 

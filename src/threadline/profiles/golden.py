@@ -28,7 +28,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from threadline.errors import Invalid
-from threadline.storage import Database
+from threadline.storage import Database, put_setting
 from threadline.storage.models import Profile, Source, TraitChange, WorkspaceSetting
 
 RECENT, TRUSTED, FREQUENT = "recent", "trusted", "frequent"
@@ -274,11 +274,7 @@ def set_golden_rules(db: Database, value: Any, *, user_id: int | None, now: date
     applies them to what profiles already show."""
     with db.write() as session:
         rules = check_rules(value, sources=session.scalars(select(Source.name)))
-        row = session.get(WorkspaceSetting, GOLDEN_RULES_KEY)
-        if row is None:
-            row = WorkspaceSetting(key=GOLDEN_RULES_KEY)
-            session.add(row)
-        row.value, row.updated_at, row.updated_by = rules.as_json(), now, user_id
+        put_setting(session.connection(), GOLDEN_RULES_KEY, rules.as_json(), user_id=user_id, now=now)
     return rules
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from threadline.errors import Conflict, Invalid, NotFound
 from threadline.identity import merge_profiles, pair_was_unmerged
 from threadline.resolution.model import ScoredPair
-from threadline.storage import Database
+from threadline.storage import Database, put_setting
 from threadline.storage.models import MatchCandidate, Profile, WorkspaceSetting
 
 THRESHOLDS_KEY = "resolution.thresholds"
@@ -59,11 +59,7 @@ def get_thresholds(db: Database) -> Thresholds:
 def set_thresholds(db: Database, thresholds: Thresholds, *, user_id: int | None, now: datetime) -> Thresholds:
     thresholds = thresholds.checked()
     with db.write() as session:
-        row = session.get(WorkspaceSetting, THRESHOLDS_KEY)
-        if row is None:
-            row = WorkspaceSetting(key=THRESHOLDS_KEY)
-            session.add(row)
-        row.value, row.updated_at, row.updated_by = asdict(thresholds), now, user_id
+        put_setting(session.connection(), THRESHOLDS_KEY, asdict(thresholds), user_id=user_id, now=now)
     return thresholds
 
 

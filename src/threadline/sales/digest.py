@@ -17,8 +17,8 @@ from sqlalchemy import select
 from threadline.config import Settings
 from threadline.messaging import send_staff_email
 from threadline.sales.schedule import REMINDER, ToDo, local_date, to_do, zone
-from threadline.storage import Database
-from threadline.storage.models import User, WorkspaceSetting
+from threadline.storage import Database, put_setting, read_setting
+from threadline.storage.models import User
 
 SENT_KEY = "sales.digest.sent"
 DIGEST_HOUR = 7  # local time
@@ -55,9 +55,7 @@ def send_digests(db: Database, settings: Settings, *, now: datetime) -> dict[str
                 User.is_active.is_(True), User.role.in_(("admin", "manager", "agent"))
             )
         ).all()
-        sent_days = dict(
-            session.scalar(select(WorkspaceSetting.value).where(WorkspaceSetting.key == SENT_KEY)) or {}
-        )
+        sent_days = dict(read_setting(session.connection(), SENT_KEY) or {})
     counts = {"sent": 0, "nothing_to_do": 0}
     for user_id, address, tz_name in users:
         name = tz_name or settings.timezone or "UTC"
@@ -86,7 +84,6 @@ def send_digests(db: Database, settings: Settings, *, now: datetime) -> dict[str
 def _mark_sent(db: Database, user_id: int, day: str, *, now: datetime) -> None:
     # One row for everyone, re-read in the write: the job is the only writer.
     with db.write() as session:
-        row = session.get(WorkspaceSetting, SENT_KEY) or WorkspaceSetting(key=SENT_KEY, value={})
-        row.value = {**(row.value or {}), str(user_id): day}
-        row.updated_at, row.updated_by = now, None
-        session.add(row)
+        conn = session.connection()
+        sent = read_setting(conn, SENT_KEY) or {}
+        put_setting(conn, SENT_KEY, {**sent, str(user_id): day}, user_id=None, now=now)

@@ -26,7 +26,7 @@ from threadline.config import Settings
 from threadline.errors import Forbidden, Invalid, NotFound
 from threadline.ingest import ingest, internal_source
 from threadline.sales.subjects import Subject, move_follow_up_times, subject_for
-from threadline.storage import Database
+from threadline.storage import Database, put_setting
 from threadline.storage.models import Event, FollowUp, Identity, Profile, WorkspaceSetting
 
 log = logging.getLogger(__name__)
@@ -131,9 +131,7 @@ def set_follow_up_methods(
     if not cleaned or any(len(m) > 20 for m in cleaned) or len(set(cleaned)) != len(cleaned):
         raise Invalid("methods: give distinct names of at most 20 characters", details={"field": "methods"})
     with db.write() as session:
-        row = session.get(WorkspaceSetting, METHODS_KEY) or WorkspaceSetting(key=METHODS_KEY)
-        row.value, row.updated_at, row.updated_by = cleaned, now, by
-        session.add(row)
+        put_setting(session.connection(), METHODS_KEY, cleaned, user_id=by, now=now)
     return tuple(cleaned)
 
 

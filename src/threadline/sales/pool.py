@@ -28,7 +28,7 @@ from threadline.errors import Conflict, Forbidden, Invalid, NotFound
 from threadline.privacy import Actor
 from threadline.sales.follow_ups import reassign_reminders, record_sales_event
 from threadline.sales.subjects import Subject, accounts, deals, in_scope
-from threadline.storage import Database
+from threadline.storage import Database, put_setting
 from threadline.storage.models import AuditEntry, User, WorkspaceSetting
 
 POOL_KEY = "sales.pool"
@@ -123,9 +123,7 @@ def get_pool_rules(db: Database) -> PoolRules:
 def set_pool_rules(db: Database, value: Any, *, by: int | None, now: datetime) -> PoolRules:
     rules = check_pool_rules(value)
     with db.write() as session:
-        row = session.get(WorkspaceSetting, POOL_KEY) or WorkspaceSetting(key=POOL_KEY)
-        row.value, row.updated_at, row.updated_by = rules.as_json(), now, by
-        session.add(row)
+        put_setting(session.connection(), POOL_KEY, rules.as_json(), user_id=by, now=now)
     return rules
 
 

@@ -17,7 +17,7 @@ from threadline.config import Settings
 from threadline.errors import Invalid
 from threadline.messaging import InvalidTemplate, render
 from threadline.privacy import CannotDecrypt, live_profile_id, trait_cipher
-from threadline.storage import Database
+from threadline.storage import Database, put_setting
 from threadline.storage.models import Profile, WorkspaceSetting
 
 CANNED_REPLIES_KEY = "service.canned_replies"
@@ -78,11 +78,8 @@ def canned_replies(db: Database) -> list[CannedReply]:
 def set_canned_replies(db: Database, value: Any, *, user_id: int | None, now: datetime) -> list[CannedReply]:
     replies = _checked(value)
     with db.write() as session:
-        row = session.get(WorkspaceSetting, CANNED_REPLIES_KEY)
-        if row is None:
-            row = WorkspaceSetting(key=CANNED_REPLIES_KEY)
-            session.add(row)
-        row.value, row.updated_at, row.updated_by = [r.as_dict() for r in replies], now, user_id
+        value = [r.as_dict() for r in replies]
+        put_setting(session.connection(), CANNED_REPLIES_KEY, value, user_id=user_id, now=now)
     return replies
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from threadline.errors import Invalid
 from threadline.service.conversations import OPEN, PENDING, SERVICE_CHANNELS
 from threadline.service.sla import TIER_TRAIT
-from threadline.storage import Database
+from threadline.storage import Database, put_setting, read_setting
 from threadline.storage.models import (
     Conversation,
     Profile,
@@ -35,7 +35,6 @@ from threadline.storage.models import (
     SegmentMembership,
     Team,
     User,
-    WorkspaceSetting,
 )
 
 ROUTING_KEY = "service.routing"
@@ -177,11 +176,11 @@ def _segment_ids(session: Session, value: Any, field: str) -> tuple[int, ...]:
 
 
 def _stored_rules(session: Session) -> list[RoutingRule]:
-    row = session.get(WorkspaceSetting, ROUTING_KEY)
-    if row is None or not isinstance(row.value, list):
+    stored = read_setting(session.connection(), ROUTING_KEY)
+    if not isinstance(stored, list):
         return []
     rules = []
-    for item in row.value:
+    for item in stored:
         if not isinstance(item, dict) or not isinstance(item.get("team_id"), int):
             continue
         rules.append(
@@ -212,26 +211,17 @@ def set_routing_rules(db: Database, value: Any, *, user_id: int | None, now: dat
         raise Invalid(f"rules: a list of at most {MAX_RULES} rules", details={"field": "rules"})
     with db.write() as session:
         rules = [_rule(session, item, f"rules[{n}]") for n, item in enumerate(value)]
-        _put(session, ROUTING_KEY, [r.as_dict() for r in rules], user_id=user_id, now=now)
+        put_setting(session.connection(), ROUTING_KEY, [r.as_dict() for r in rules], user_id=user_id, now=now)
         # Made now, so the first routed conversations lock an existing row rather than racing to
         # insert it.
-        if session.get(WorkspaceSetting, ROUND_ROBIN_KEY) is None:
-            _put(session, ROUND_ROBIN_KEY, {}, user_id=user_id, now=now)
+        if read_setting(session.connection(), ROUND_ROBIN_KEY) is None:
+            put_setting(session.connection(), ROUND_ROBIN_KEY, {}, user_id=user_id, now=now)
     return rules
 
 
-def _put(session: Session, key: str, value: Any, *, user_id: int | None, now: datetime) -> None:
-    row = session.get(WorkspaceSetting, key)
-    if row is None:
-        row = WorkspaceSetting(key=key)
-        session.add(row)
-    row.value, row.updated_at, row.updated_by = value, now, user_id
-
-
-def _away(session: Session) -> set[int]:
-    row = session.get(WorkspaceSetting, AVAILABILITY_KEY)
-    value = row.value if row is not None and isinstance(row.value, list) else []
-    return {int(i) for i in value if isinstance(i, int)}
+def _away(session: Session, *, for_update: bool = False) -> set[int]:
+    value = read_setting(session.connection(), AVAILABILITY_KEY, for_update=for_update)
+    return {int(i) for i in value if isinstance(i, int)} if isinstance(value, list) else set()
 
 
 def away_agents(db: Database) -> set[int]:
@@ -243,13 +233,9 @@ def away_agents(db: Database) -> set[int]:
 def set_away(db: Database, user_id: int, away: bool, *, now: datetime) -> bool:
     """An agent marks themself away (True) or available; returns the new state."""
     with db.write() as session:
-        row = session.get(WorkspaceSetting, AVAILABILITY_KEY, with_for_update=True)
-        current = _away(session)
+        current = _away(session, for_update=True)
         changed = current | {user_id} if away else current - {user_id}
-        if row is None:
-            row = WorkspaceSetting(key=AVAILABILITY_KEY)
-            session.add(row)
-        row.value, row.updated_at, row.updated_by = sorted(changed), now, user_id
+        put_setting(session.connection(), AVAILABILITY_KEY, sorted(changed), user_id=user_id, now=now)
     return away
 
 
@@ -283,16 +269,13 @@ def _round_robin(session: Session, team_id: int, agents: Sequence[int], at: date
     """The first agent after the team's last one (by id, so members joining or leaving keep the
     cycle), and that agent recorded as the last. The row is locked, so two conversations opening at
     once on PostgreSQL go to two agents."""
-    row = session.get(WorkspaceSetting, ROUND_ROBIN_KEY, with_for_update=True)
-    state = dict(row.value) if row is not None and isinstance(row.value, dict) else {}
+    conn = session.connection()
+    stored = read_setting(conn, ROUND_ROBIN_KEY, for_update=True)
+    state = dict(stored) if isinstance(stored, dict) else {}
     last = state.get(str(team_id))
     chosen = next((a for a in agents if isinstance(last, int) and a > last), agents[0])
     state[str(team_id)] = chosen
-    if row is None:
-        row = WorkspaceSetting(key=ROUND_ROBIN_KEY)
-        session.add(row)
-    # A new dict, so the JSON column is seen as changed.
-    row.value, row.updated_at = state, at
+    put_setting(conn, ROUND_ROBIN_KEY, state, user_id=None, now=at)
     return chosen
 
 

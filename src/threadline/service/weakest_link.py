@@ -33,7 +33,7 @@ from threadline.service.customer_events import (
     SURVEY_EVENT,
     record_service_event,
 )
-from threadline.storage import Database
+from threadline.storage import Database, put_setting
 from threadline.storage.models import (
     Event,
     EventSentiment,
@@ -109,15 +109,7 @@ def get_thresholds(db: Database) -> Thresholds:
 def set_thresholds(db: Database, values: dict[str, Any], *, user_id: int | None, now: datetime) -> Thresholds:
     thresholds = checked_thresholds(values)
     with db.write() as session:
-        row = session.get(WorkspaceSetting, SETTING_KEY)
-        if row is None:
-            session.add(
-                WorkspaceSetting(
-                    key=SETTING_KEY, value=thresholds.public(), updated_at=now, updated_by=user_id
-                )
-            )
-        else:
-            row.value, row.updated_at, row.updated_by = thresholds.public(), now, user_id
+        put_setting(session.connection(), SETTING_KEY, thresholds.public(), user_id=user_id, now=now)
     return thresholds
 
 
