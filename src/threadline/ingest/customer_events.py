@@ -13,38 +13,27 @@ from typing import Any
 from sqlalchemy import select
 
 from threadline.config import Settings
+from threadline.errors import NotFound
 from threadline.ingest.pipeline import ingest
 from threadline.ingest.sources import internal_source
+from threadline.privacy import live_profile_id
 from threadline.storage import Database
-from threadline.storage.models import Identity, Profile
+from threadline.storage.models import Identity
 
 log = logging.getLogger(__name__)
 
 # Identifier kinds in the order they attach an event to the customer: ids before an email or a phone,
 # which would also land as observed traits (a customer known only by phone, from a call, has only that).
 _ATTACH_ORDER = ("user_id", "anonymous_id", "email", "phone")
-_HOPS = 5
-
-
-def _live(db: Database, profile_id: str) -> str | None:
-    with db.read() as session:
-        current = profile_id
-        for _ in range(_HOPS):
-            row = session.execute(select(Profile.merged_into).where(Profile.id == current)).first()
-            if row is None or row[0] == current:  # gone (erased), or the erased-events holder
-                return None
-            if row[0] is None:
-                return current
-            current = row[0]
-    return None
 
 
 def attachment_of(db: Database, profile_id: str) -> dict[str, Any] | None:
     """The message fields that stitch an event to the customer, or None when none is left (erased)."""
-    live = _live(db, profile_id)
-    if live is None:
-        return None
     with db.read() as session:
+        try:
+            live = live_profile_id(session.connection(), profile_id)
+        except NotFound:  # erased meanwhile
+            return None
         found = dict(
             session.execute(
                 select(Identity.kind, Identity.value)

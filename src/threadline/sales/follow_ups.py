@@ -13,7 +13,6 @@ Calls, emails and messages other capabilities put on the timeline (messaging's "
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,12 +23,10 @@ from sqlalchemy.orm import Session
 from threadline.accounts import Viewer
 from threadline.config import Settings
 from threadline.errors import Forbidden, Invalid, NotFound
-from threadline.ingest import ingest, internal_source
+from threadline.ingest import record_customer_event
 from threadline.sales.subjects import Subject, move_follow_up_times, subject_for
 from threadline.storage import Database, put_setting
-from threadline.storage.models import Event, FollowUp, Identity, Profile, WorkspaceSetting
-
-log = logging.getLogger(__name__)
+from threadline.storage.models import Event, FollowUp, Profile, WorkspaceSetting
 
 METHODS_KEY = "sales.follow_up_methods"
 DEFAULT_METHODS = ("phone", "email", "visit", "sms", "wechat", "chat", "meeting", "other")
@@ -59,7 +56,6 @@ _MESSAGE_METHODS = {
 MAX_CONTENT = 5000
 MAX_OUTCOME = 200
 TIMELINE_EXCERPT = 500  # the timeline shows the start of the notes; the follow-up keeps them whole
-_ATTACH_ORDER = ("user_id", "anonymous_id", "email", "phone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,25 +221,6 @@ def record_follow_up(
     return view
 
 
-def _attachment(db: Database, profile_id: str) -> dict[str, Any] | None:
-    with db.read() as session:
-        found = dict(
-            session.execute(
-                select(Identity.kind, Identity.value)
-                .where(Identity.profile_id == profile_id, Identity.kind.in_(_ATTACH_ORDER))
-                .order_by(Identity.first_seen.desc(), Identity.id.desc())
-            ).all()
-        )
-    if "user_id" in found:
-        return {"userId": found["user_id"]}
-    if "anonymous_id" in found:
-        return {"anonymousId": found["anonymous_id"]}
-    for kind in ("email", "phone"):
-        if kind in found:
-            return {"context": {"traits": {kind: found[kind]}}}
-    return None
-
-
 def _put_on_timeline(
     db: Database, settings: Settings, view: FollowUpView, subject: Subject, *, now: datetime
 ) -> bool:
@@ -283,27 +260,20 @@ def record_sales_event(
     channel: str,
     now: datetime,
 ) -> bool:
-    """A track event on the customer's timeline through the write path; False when the customer has no
-    identifier left to attach it to (erased meanwhile) or the write path refused it (logged: a bug)."""
-    with db.read() as session:
-        live = session.scalar(select(Profile.merged_into).where(Profile.id == profile_id)) or profile_id
-    attach = _attachment(db, live)
-    if attach is None:
-        return False
-    event = {
-        "type": "track",
-        "event": name,
-        "messageId": message_id,
-        "timestamp": now.isoformat() + "Z",
-        "properties": properties,
-        **attach,
-    }
-    source = internal_source(db, f"Sales ({channel})", channel=channel, now=now)
-    outcome = ingest(db, source, [event], settings=settings, received_at=now)
-    if outcome.rejected:  # a bug, not the rep's doing: the record itself stands
-        log.warning("sales event %s refused by the write path (%s)", name, outcome.rejected[0].field)
-        return False
-    return True
+    """A track event on the customer's timeline through the write path, from the source "Sales
+    (<channel>)" (a source's channel is fixed, so one per channel); False when the customer has no
+    identifier left to attach it to (erased meanwhile) or the write path refused it."""
+    return record_customer_event(
+        db,
+        settings,
+        profile_id,
+        name,
+        properties=properties,
+        message_id=message_id,
+        source=f"Sales ({channel})",
+        channel=channel,
+        at=now,
+    )
 
 
 def _own_row(session: Session, viewer: Viewer, follow_up_id: int, *, write: bool) -> FollowUp:
