@@ -305,7 +305,7 @@ def _without_suppressed(
     kept = []
     for number, candidate in fresh:
         message = candidate.message
-        if any(f"{i.kind}:{i.value}" in hit for i in (*message.identifiers, *message.alias_candidates)):
+        if any((i.kind, i.value) in hit for i in (*message.identifiers, *message.alias_candidates)):
             results[number].suppressed.add(candidate.index)
         else:
             kept.append((number, candidate))

@@ -64,11 +64,11 @@ def _present(conn: Connection, digests: list[str]) -> Iterable[str]:
 
 def suppressed_among(
     conn: Connection, settings: Settings, identifiers: Iterable[tuple[str, str]]
-) -> set[str]:
-    """Which of these (kind, value) pairs are suppressed, as 'kind:value' strings. One indexed read per
-    500 identifiers; ingestion calls it once per batch."""
+) -> set[tuple[str, str]]:
+    """Which of these (kind, value) pairs are suppressed. One indexed read per 500 identifiers;
+    ingestion calls it once per batch."""
     key = privacy_key(conn, settings)
-    by_digest = {digest_of(key, kind, value): f"{kind}:{value}" for kind, value in identifiers}
+    by_digest = {digest_of(key, kind, value): (kind, value) for kind, value in identifiers}
     return {by_digest[d] for d in _present(conn, list(by_digest))}
 
 
