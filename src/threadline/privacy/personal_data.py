@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, or_, select, update
 
 from threadline.storage.models import (
     Attachment,
@@ -182,49 +182,6 @@ def _erase_profiles(conn: Connection, person: Person, _: ErasurePolicy) -> int:
 
 
 # -- identities, trait history, consents, sharing ------------------------------------------------------
-def _export_identities(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(Identity.kind, Identity.value, Identity.first_seen, Source.name.label("source"))
-        .outerjoin(Source, Source.id == Identity.source_id)
-        .where(Identity.profile_id.in_(person.profile_ids))
-        .order_by(Identity.first_seen, Identity.id),
-    )
-
-
-def _export_trait_history(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(TraitChange.key, TraitChange.value, TraitChange.observed_at, Source.name.label("source"))
-        .join(Source, Source.id == TraitChange.source_id)
-        .where(TraitChange.profile_id.in_(person.profile_ids))
-        .order_by(TraitChange.observed_at, TraitChange.id),
-    )
-
-
-def _export_consents(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(
-            ConsentRecord.purpose,
-            ConsentRecord.channel,
-            ConsentRecord.status,
-            ConsentRecord.source,
-            ConsentRecord.recorded_at,
-            ConsentRecord.evidence,
-        )
-        .where(ConsentRecord.profile_id.in_(person.profile_ids))
-        .order_by(ConsentRecord.recorded_at, ConsentRecord.id),
-    )
-
-
-def _export_restriction(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(ProcessingRestriction.since).where(ProcessingRestriction.profile_id.in_(person.profile_ids)),
-    )
-
-
 def _deleting(model: Any, column: str) -> Callable[[Connection, Person, ErasurePolicy], int]:
     def erase(conn: Connection, person: Person, _: ErasurePolicy) -> int:
         col = getattr(model, column)
@@ -237,6 +194,16 @@ def _deleting(model: Any, column: str) -> Callable[[Connection, Person, ErasureP
 
 
 # -- events ----------------------------------------------------------------------------------------------
+def _of_person(table: str, model: Any, query: Select[*tuple[Any, ...]], section: str = "") -> Holder:
+    """A table whose rows are the person's by `profile_id`: exported as `query` selects them (its
+    columns and order), deleted on erasure."""
+
+    def export(conn: Connection, person: Person) -> list[dict[str, Any]]:
+        return _rows(conn, query.where(model.profile_id.in_(person.profile_ids)))
+
+    return Holder(table, export, _deleting(model, "profile_id"), section)
+
+
 def _export_events(conn: Connection, person: Person) -> list[dict[str, Any]]:
     return _rows(
         conn,
@@ -380,27 +347,6 @@ def _erase_quarantine(conn: Connection, person: Person, _: ErasurePolicy) -> int
 
 
 # -- outbound messages: the address and the bodies written for the person ----------------------------------
-def _export_messages(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(
-            OutboundMessage.created_at,
-            OutboundMessage.channel,
-            OutboundMessage.purpose,
-            OutboundMessage.to_address,
-            OutboundMessage.subject,
-            OutboundMessage.body_text,
-            OutboundMessage.body_html,
-            OutboundMessage.status,
-            OutboundMessage.reason,
-            OutboundMessage.sent_at,
-        )
-        .where(OutboundMessage.profile_id.in_(person.profile_ids))
-        .order_by(OutboundMessage.created_at, OutboundMessage.id),
-    )
-
-
-# -- the person's own privacy requests and the audit trail ------------------------------------------------
 def _export_requests(conn: Connection, person: Person) -> list[dict[str, Any]]:
     return _rows(
         conn,
@@ -521,81 +467,6 @@ def _erase_attachments(conn: Connection, person: Person, _: ErasurePolicy) -> in
     return removed
 
 
-def _export_surveys(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(
-            SurveyResponse.kind,
-            SurveyResponse.channel,
-            SurveyResponse.sent_at,
-            SurveyResponse.answered_at,
-            SurveyResponse.score,
-            SurveyResponse.comment,
-        )
-        .where(SurveyResponse.profile_id.in_(person.profile_ids))
-        .order_by(SurveyResponse.id),
-    )
-
-
-def _export_segments(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(Segment.name, SegmentMembership.entered_at)
-        .join(Segment, Segment.id == SegmentMembership.segment_id)
-        .where(SegmentMembership.profile_id.in_(person.profile_ids))
-        .order_by(Segment.name),
-    )
-
-
-def _export_loyalty(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(LoyaltyEntry.kind, LoyaltyEntry.points, LoyaltyEntry.reason, LoyaltyEntry.created_at)
-        .where(LoyaltyEntry.profile_id.in_(person.profile_ids))
-        .order_by(LoyaltyEntry.id),
-    )
-
-
-def _export_loyalty_status(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(LoyaltyStatus.points, LoyaltyStatus.lifetime_points, LoyaltyStatus.tier).where(
-            LoyaltyStatus.profile_id.in_(person.profile_ids)
-        ),
-    )
-
-
-def _export_scores(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    # What models concluded about the person (CLV, churn risk, recommendations): profiling, theirs to see.
-    return _rows(
-        conn,
-        select(ProfileScore.name, ProfileScore.value, ProfileScore.details, ProfileScore.computed_at)
-        .where(ProfileScore.profile_id.in_(person.profile_ids))
-        .order_by(ProfileScore.name),
-    )
-
-
-def _export_sentiments(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(EventSentiment.event_id, EventSentiment.channel, EventSentiment.score, EventSentiment.label)
-        .where(EventSentiment.profile_id.in_(person.profile_ids))
-        .order_by(EventSentiment.event_id),
-    )
-
-
-def _export_follow_ups(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    # Sales notes about the person (threadline.sales): what was said and agreed is theirs to see.
-    return _rows(
-        conn,
-        select(
-            FollowUp.method, FollowUp.content, FollowUp.outcome, FollowUp.next_contact_at, FollowUp.created_at
-        )
-        .where(FollowUp.profile_id.in_(person.profile_ids))
-        .order_by(FollowUp.created_at, FollowUp.id),
-    )
-
-
 def _person_tasks(person: Person) -> Any:
     # Tasks linked to the customer themselves; a task on their company's account stays with the account.
     return (Task.related_type == "profile") & Task.related_id.in_(person.profile_ids)
@@ -650,24 +521,6 @@ def _erase_leads(conn: Connection, person: Person, _: ErasurePolicy) -> int:
         "profile_id": None,
     }
     return int(conn.execute(update(Lead).where(where).values(**values)).rowcount or 0)
-
-
-def _export_contacts(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(
-            Contact.name,
-            Contact.title,
-            Contact.email,
-            Contact.phone,
-            SalesAccount.name.label("account"),
-            Contact.custom,
-            Contact.created_at,
-        )
-        .join(SalesAccount, SalesAccount.id == Contact.account_id)
-        .where(Contact.profile_id.in_(person.profile_ids))
-        .order_by(Contact.id),
-    )
 
 
 def _person_accounts(person: Person) -> Any:
@@ -756,69 +609,144 @@ def _erase_journey_steps(conn: Connection, person: Person, _: ErasurePolicy) -> 
     return int(removed.rowcount or 0)
 
 
-def _export_contact_plans(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    # Which contact plans the person was in; the cards below say how each contact went.
-    return _rows(
-        conn,
-        select(ContactPlanMember.plan_id)
-        .where(ContactPlanMember.profile_id.in_(person.profile_ids))
-        .order_by(ContactPlanMember.plan_id),
-    )
-
-
-def _export_contact_cards(conn: Connection, person: Person) -> list[dict[str, Any]]:
-    return _rows(
-        conn,
-        select(
-            ContactCard.plan_id,
-            ContactCard.contacted_at,
-            ContactCard.reached,
-            ContactCard.effective,
-            ContactCard.rating,
-            ContactCard.feedback,
-        )
-        .where(ContactCard.profile_id.in_(person.profile_ids))
-        .order_by(ContactCard.contacted_at, ContactCard.id),
-    )
-
-
 def _keep(conn: Connection, person: Person, _: ErasurePolicy) -> int:
     return 0
 
 
 HOLDERS: tuple[Holder, ...] = (
-    Holder("identities", _export_identities, _deleting(Identity, "profile_id")),
-    Holder("trait_history", _export_trait_history, _deleting(TraitChange, "profile_id")),
+    _of_person(
+        "identities",
+        Identity,
+        select(Identity.kind, Identity.value, Identity.first_seen, Source.name.label("source"))
+        .outerjoin(Source, Source.id == Identity.source_id)
+        .order_by(Identity.first_seen, Identity.id),
+    ),
+    _of_person(
+        "trait_history",
+        TraitChange,
+        select(TraitChange.key, TraitChange.value, TraitChange.observed_at, Source.name.label("source"))
+        .join(Source, Source.id == TraitChange.source_id)
+        .order_by(TraitChange.observed_at, TraitChange.id),
+    ),
     Holder("events", _export_events, _erase_events),
-    Holder("consent_records", _export_consents, _deleting(ConsentRecord, "profile_id"), "consents"),
-    Holder(
-        "processing_restrictions",
-        _export_restriction,
-        _deleting(ProcessingRestriction, "profile_id"),
-        "restriction",
+    _of_person(
+        "consent_records",
+        ConsentRecord,
+        select(
+            ConsentRecord.purpose,
+            ConsentRecord.channel,
+            ConsentRecord.status,
+            ConsentRecord.source,
+            ConsentRecord.recorded_at,
+            ConsentRecord.evidence,
+        ).order_by(ConsentRecord.recorded_at, ConsentRecord.id),
+        "consents",
+    ),
+    _of_person(
+        "processing_restrictions", ProcessingRestriction, select(ProcessingRestriction.since), "restriction"
     ),
     Holder("profile_members", None, _deleting(ProfileMember, "profile_id")),
     Holder("merges", _export_merges, _erase_merges),
     Holder("match_candidates", None, _erase_candidates),
     Holder("quarantine", _export_quarantine, _erase_quarantine),
     Holder("privacy_requests", _export_requests, _erase_requests),
-    Holder("outbound_messages", _export_messages, _deleting(OutboundMessage, "profile_id"), "messages"),
-    # Audit entries hold the profile id, never personal data (privacy/audit.py): they stay, so the
-    # erasure itself remains on record.
+    _of_person(
+        "outbound_messages",
+        OutboundMessage,
+        select(
+            OutboundMessage.created_at,
+            OutboundMessage.channel,
+            OutboundMessage.purpose,
+            OutboundMessage.to_address,
+            OutboundMessage.subject,
+            OutboundMessage.body_text,
+            OutboundMessage.body_html,
+            OutboundMessage.status,
+            OutboundMessage.reason,
+            OutboundMessage.sent_at,
+        ).order_by(OutboundMessage.created_at, OutboundMessage.id),
+        "messages",
+    ),
     # Attachments and messages before their conversations: they point at them.
     Holder("attachments", _export_attachments, _erase_attachments),
     Holder("conversation_messages", None, _erase_conversation_messages),
     Holder("conversations", _export_conversations, _deleting(Conversation, "profile_id")),
-    Holder("survey_responses", _export_surveys, _deleting(SurveyResponse, "profile_id"), "surveys"),
-    Holder("segment_memberships", _export_segments, _deleting(SegmentMembership, "profile_id"), "segments"),
-    Holder("loyalty_ledger", _export_loyalty, _deleting(LoyaltyEntry, "profile_id"), "loyalty"),
-    Holder("loyalty_status", _export_loyalty_status, _deleting(LoyaltyStatus, "profile_id")),
-    Holder("profile_scores", _export_scores, _deleting(ProfileScore, "profile_id"), "computed_scores"),
-    Holder("event_sentiments", _export_sentiments, _deleting(EventSentiment, "profile_id"), "sentiments"),
-    Holder("follow_ups", _export_follow_ups, _deleting(FollowUp, "profile_id")),
+    _of_person(
+        "survey_responses",
+        SurveyResponse,
+        select(
+            SurveyResponse.kind,
+            SurveyResponse.channel,
+            SurveyResponse.sent_at,
+            SurveyResponse.answered_at,
+            SurveyResponse.score,
+            SurveyResponse.comment,
+        ).order_by(SurveyResponse.id),
+        "surveys",
+    ),
+    _of_person(
+        "segment_memberships",
+        SegmentMembership,
+        select(Segment.name, SegmentMembership.entered_at)
+        .join(Segment, Segment.id == SegmentMembership.segment_id)
+        .order_by(Segment.name),
+        "segments",
+    ),
+    _of_person(
+        "loyalty_ledger",
+        LoyaltyEntry,
+        select(LoyaltyEntry.kind, LoyaltyEntry.points, LoyaltyEntry.reason, LoyaltyEntry.created_at).order_by(
+            LoyaltyEntry.id
+        ),
+        "loyalty",
+    ),
+    _of_person(
+        "loyalty_status",
+        LoyaltyStatus,
+        select(LoyaltyStatus.points, LoyaltyStatus.lifetime_points, LoyaltyStatus.tier),
+    ),
+    # What models concluded about the person (CLV, churn risk, recommendations): profiling, theirs to see.
+    _of_person(
+        "profile_scores",
+        ProfileScore,
+        select(
+            ProfileScore.name, ProfileScore.value, ProfileScore.details, ProfileScore.computed_at
+        ).order_by(ProfileScore.name),
+        "computed_scores",
+    ),
+    _of_person(
+        "event_sentiments",
+        EventSentiment,
+        select(
+            EventSentiment.event_id, EventSentiment.channel, EventSentiment.score, EventSentiment.label
+        ).order_by(EventSentiment.event_id),
+        "sentiments",
+    ),
+    # Sales notes about the person (threadline.sales): what was said and agreed is theirs to see.
+    _of_person(
+        "follow_ups",
+        FollowUp,
+        select(
+            FollowUp.method, FollowUp.content, FollowUp.outcome, FollowUp.next_contact_at, FollowUp.created_at
+        ).order_by(FollowUp.created_at, FollowUp.id),
+    ),
     Holder("tasks", _export_tasks, _erase_tasks),
     Holder("leads", _export_leads, _erase_leads),
-    Holder("contacts", _export_contacts, _deleting(Contact, "profile_id")),
+    _of_person(
+        "contacts",
+        Contact,
+        select(
+            Contact.name,
+            Contact.title,
+            Contact.email,
+            Contact.phone,
+            SalesAccount.name.label("account"),
+            Contact.custom,
+            Contact.created_at,
+        )
+        .join(SalesAccount, SalesAccount.id == Contact.account_id)
+        .order_by(Contact.id),
+    ),
     Holder("deals", _export_deals, _erase_deals),
     Holder("accounts", _export_person_accounts, _erase_person_accounts),
     # Step logs before their enrollments: they point at them.
@@ -827,13 +755,27 @@ HOLDERS: tuple[Holder, ...] = (
         "journey_enrollments", _export_enrollments, _deleting(JourneyEnrollment, "profile_id"), "journeys"
     ),
     # A plan's figures lose the person with their rows: the plan no longer counts them (docs/sales.md).
-    Holder("contact_cards", _export_contact_cards, _deleting(ContactCard, "profile_id")),
-    Holder(
+    _of_person(
+        "contact_cards",
+        ContactCard,
+        select(
+            ContactCard.plan_id,
+            ContactCard.contacted_at,
+            ContactCard.reached,
+            ContactCard.effective,
+            ContactCard.rating,
+            ContactCard.feedback,
+        ).order_by(ContactCard.contacted_at, ContactCard.id),
+    ),
+    # Which contact plans the person was in; the cards above say how each contact went.
+    _of_person(
         "contact_plan_members",
-        _export_contact_plans,
-        _deleting(ContactPlanMember, "profile_id"),
+        ContactPlanMember,
+        select(ContactPlanMember.plan_id).order_by(ContactPlanMember.plan_id),
         "contact_plans",
     ),
+    # Audit entries hold the profile id, never personal data (privacy/audit.py): they stay, so the
+    # erasure itself remains on record.
     Holder("audit_log", _export_audit, _keep, "audit"),
     # Last: the rows above point at the profiles.
     Holder("profiles", _export_profile, _erase_profiles, "profile"),
