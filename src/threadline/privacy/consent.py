@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from threadline.accounts import Viewer, customer_filter, customer_write_filter
 from threadline.errors import Forbidden, Invalid, NotFound
+from threadline.privacy.erasure import live_profile_id
 from threadline.storage import Database
 from threadline.storage.models import ConsentRecord, ProcessingRestriction, Profile, User
 
@@ -43,7 +44,6 @@ MAX_TEXT = 2000  # the consent text shown to the customer, kept as evidence
 # A statement dated ahead of the clock would outrank everything said until then.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 HISTORY_LIMIT = 500
-_MERGE_HOPS = 20
 
 
 class InvalidConsent(Invalid):
@@ -264,16 +264,11 @@ def _family(
 ) -> tuple[str, list[str]]:
     """The live profile for an ID (following merges, as resolve_profile_id does) and every ID whose
     records count for it; with `viewer`, CustomerNotFound when the live profile is out of their scope."""
-    current = profile_id
-    for _ in range(_MERGE_HOPS):
-        row = bind.execute(select(Profile.merged_into).where(Profile.id == current)).first()
-        if row is None:
-            raise CustomerNotFound(f"profile {profile_id} does not exist")
-        if row[0] is None:
-            break
-        current = row[0]
-    else:
-        raise CustomerNotFound(f"profile {profile_id} has a merge chain longer than {_MERGE_HOPS}")
+    conn = bind if isinstance(bind, Connection) else bind.connection()
+    try:
+        current = live_profile_id(conn, profile_id)
+    except NotFound as error:
+        raise CustomerNotFound(f"profile {profile_id} does not exist") from error
     if viewer is not None:
         visible = select(Profile.id).where(Profile.id == current, customer_filter(viewer))
         if bind.scalar(visible) is None:
