@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import Response
 
+from threadline.accounts import UserInfo
+from threadline.errors import NotFound
 from threadline.privacy import Actor, record
+from threadline.web.render import render
 
 
 def actor_of(request: Request, user_id: int | None) -> Actor:
@@ -31,3 +35,21 @@ def audit(
         at=request.app.state.clock(),
         details=details,
     )
+
+
+def customer_not_found(
+    request: Request, user: UserInfo, actor: Actor, profile_id: str, error: NotFound, **details: Any
+) -> Response:
+    """The 404 of a customer's page or panel: it says nothing about whether the customer exists, and the
+    attempt goes in the audit log (whether it was outside the viewer's scope, which panel asked)."""
+    scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
+    record(
+        request.app.state.db,
+        actor,
+        "denied",
+        "profile",
+        profile_id,
+        at=request.app.state.clock(),
+        details={"out_of_scope": scoped, "via": "web", **details},
+    )
+    return render(request, "not_found.html", 404, user=user)

@@ -33,7 +33,7 @@ from threadline.privacy import (
 )
 from threadline.profiles import may_change
 from threadline.storage import Database
-from threadline.web.auditing import actor_of
+from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser, check_csrf
@@ -83,24 +83,6 @@ def _names() -> dict[str, Any]:
     }
 
 
-def _denied(
-    request: Request, user: UserInfo, actor: Actor, profile_id: str, error: CustomerNotFound
-) -> Response:
-    """The 360 page's 404: says nothing about whether the customer exists; the attempt is audited."""
-    scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
-    details = {"out_of_scope": scoped, "via": "web"}
-    record(
-        request.app.state.db,
-        actor,
-        "denied",
-        "profile",
-        profile_id,
-        at=request.app.state.clock(),
-        details=details,
-    )
-    return render(request, "not_found.html", 404, user=user)
-
-
 def _panel(
     request: Request, user: UserInfo, db: Database, viewer: Viewer, profile_id: str, status: int = 200
 ) -> Response:
@@ -128,7 +110,7 @@ def customer_consent(request: Request, profile_id: str, user: WebUser) -> Respon
     try:
         response = _panel(request, user, db, viewer, profile_id)
     except CustomerNotFound as problem:
-        return _denied(request, user, actor, profile_id, problem)
+        return customer_not_found(request, user, actor, profile_id, problem)
     details = {"via": "web", "part": "consent"}
     record(db, actor, "view", "profile", profile_id, at=request.app.state.clock(), details=details)
     return response
@@ -157,7 +139,7 @@ def customer_consent_record(
             db, viewer, profile_id, [said], source="web", now=now, actor_user_id=user.id, evidence=evidence
         )
     except CustomerNotFound as problem:
-        return _denied(request, user, actor, profile_id, problem)
+        return customer_not_found(request, user, actor, profile_id, problem)
     record(db, actor, "consent", "profile", live, at=now, details=audit_details([said], via="web"))
     if request.headers.get("HX-Request") == "true":
         return _panel(request, user, db, viewer, live)

@@ -35,7 +35,7 @@ from threadline.profiles import (
 )
 from threadline.service import at_risk_among
 from threadline.storage import Database
-from threadline.web.auditing import actor_of
+from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.golden_pages import RULE_NAMES
 from threadline.web.i18n import N_
 from threadline.web.render import render
@@ -202,17 +202,6 @@ TIMELINE_PAGE = 50
 BROKEN_CURSOR = N_("This link to older events is broken. Start again from the newest events.")
 
 
-def _not_found(
-    request: Request, user: UserInfo, actor: Actor, profile_id: str, error: ProfileNotFound
-) -> Response:
-    """A 404 that says nothing about whether the customer exists; the attempt goes in the audit log."""
-    scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
-    details = {"out_of_scope": scoped, "via": "web"}
-    at = request.app.state.clock()
-    record(request.app.state.db, actor, "denied", "profile", profile_id, at=at, details=details)
-    return render(request, "not_found.html", 404, user=user)
-
-
 def _timeline_query(channel: str, type: str, cursor: str | None = None) -> str:
     """The query string of a timeline page: the page's filters, plus where the next page starts."""
     return urlencode({k: v for k, v in (("channel", channel), ("type", type), ("cursor", cursor)) if v})
@@ -240,7 +229,7 @@ def customer(
     try:
         view = profile_view(db, profile_id, viewer=viewer)
     except ProfileNotFound as problem:
-        return _not_found(request, user, actor, profile_id, problem)
+        return customer_not_found(request, user, actor, profile_id, problem)
     if view["id"] != profile_id:
         # Temporary: a merge can be undone, and a browser keeps a permanent redirect for good.
         query = f"?{request.url.query}" if request.url.query else ""
@@ -320,7 +309,7 @@ def customer_unmerge(
         return render(request, "not_found.html", 404, user=user)
     for party in (live or merge.survivor_id, merge.merged_id):
         if not may_change(db, viewer, party):
-            return _not_found(
+            return customer_not_found(
                 request, user, actor, party, ProfileNotFound(party, details={"out_of_scope": True})
             )
     now = request.app.state.clock()
@@ -351,7 +340,7 @@ def customer_timeline(
             _timeline(db, viewer, profile_id, channel, type, cursor)
         )
     except ProfileNotFound as problem:
-        return _not_found(request, user, actor, profile_id, problem)
+        return customer_not_found(request, user, actor, profile_id, problem)
     except Invalid:
         return render(request, "customer_timeline_error.html", 400, user=user, error=BROKEN_CURSOR)
     # Every read of a customer's events is audited, as the REST API's /events is, not only the first page.

@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from threadline.accounts import UserInfo, viewer_for
+from threadline.accounts import viewer_for
 from threadline.analytics import CHURN_RISK, CLV_12M, EXPECTED_PURCHASES_12M, P_ALIVE, profile_scores
 from threadline.privacy import record
 from threadline.profiles import ProfileNotFound
-from threadline.web.auditing import actor_of
+from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser
@@ -47,30 +47,13 @@ REASON_NAMES = {
 }
 
 
-def _denied(request: Request, user: UserInfo, profile_id: str, error: ProfileNotFound) -> Response:
-    """The 360 page's 404: says nothing about whether the customer exists; the attempt is audited."""
-    scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
-    details = {"out_of_scope": scoped, "via": "web"}
-    at = request.app.state.clock()
-    record(
-        request.app.state.db,
-        actor_of(request, user.id),
-        "denied",
-        "profile",
-        profile_id,
-        at=at,
-        details=details,
-    )
-    return render(request, "not_found.html", 404, user=user)
-
-
 @router.get("/customers/{profile_id}/insight")
 def customer_insight(request: Request, profile_id: str, user: WebUser) -> Response:
     db = request.app.state.db
     try:
         live, scores = profile_scores(db, profile_id, viewer=viewer_for(db, user.id, user.role))
     except ProfileNotFound as problem:
-        return _denied(request, user, profile_id, problem)
+        return customer_not_found(request, user, actor_of(request, user.id), profile_id, problem)
     by_name = {s.name: s for s in scores}
     churn = by_name.get(CHURN_RISK)
     shown: dict[str, Any] = {

@@ -22,7 +22,7 @@ from threadline.loyalty import PROGRAM_KEY, TIER_BASES, adjust, get_program, loy
 from threadline.privacy import Actor, record
 from threadline.profiles import ProfileNotFound, may_change
 from threadline.storage import Database
-from threadline.web.auditing import actor_of
+from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser, check_csrf
@@ -47,24 +47,6 @@ BASIS_NAMES = {
 def _scope(request: Request, user: UserInfo) -> tuple[Database, Viewer, Actor]:
     db: Database = request.app.state.db
     return db, viewer_for(db, user.id, user.role), actor_of(request, user.id)
-
-
-def _denied(
-    request: Request, user: UserInfo, actor: Actor, profile_id: str, error: ProfileNotFound
-) -> Response:
-    """The 360 page's 404: says nothing about whether the customer exists; the attempt is audited."""
-    scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
-    details = {"out_of_scope": scoped, "via": "web", "part": "loyalty"}
-    record(
-        request.app.state.db,
-        actor,
-        "denied",
-        "profile",
-        profile_id,
-        at=request.app.state.clock(),
-        details=details,
-    )
-    return render(request, "not_found.html", 404, user=user)
 
 
 def _panel(
@@ -101,7 +83,7 @@ def customer_loyalty(request: Request, profile_id: str, user: WebUser) -> Respon
     try:
         response = _panel(request, user, db, viewer, profile_id)
     except ProfileNotFound as problem:
-        return _denied(request, user, actor, profile_id, problem)
+        return customer_not_found(request, user, actor, profile_id, problem, part="loyalty")
     details = {"via": "web", "part": "loyalty"}
     record(db, actor, "view", "profile", profile_id, at=request.app.state.clock(), details=details)
     return response
@@ -120,7 +102,7 @@ def _change(
         act = redeem if kind == "redeem" else adjust
         change = act(db, viewer, profile_id, amount, reason, now=now, settings=request.app.state.settings)
     except ProfileNotFound as problem:
-        return _denied(request, user, actor, profile_id, problem)
+        return customer_not_found(request, user, actor, profile_id, problem, part="loyalty")
     except (Invalid, Conflict, Forbidden) as problem:
         code = 400 if isinstance(problem, Invalid) else 409 if isinstance(problem, Conflict) else 403
         return _panel(request, user, db, viewer, profile_id, code, error=problem.message)

@@ -19,7 +19,7 @@ from threadline.messaging import MessageView, delivery_log, send_decisions, send
 from threadline.privacy import PURPOSES, Actor, mask_email, record
 from threadline.profiles import ProfileNotFound, may_change
 from threadline.storage import Database
-from threadline.web.auditing import actor_of
+from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.consent_pages import PURPOSE_NAMES
 from threadline.web.i18n import N_
 from threadline.web.render import render
@@ -48,24 +48,6 @@ DECISION_NAMES = {
 def _scope(request: Request, user_id: int, role: str) -> tuple[Database, Viewer, Actor]:
     db: Database = request.app.state.db
     return db, viewer_for(db, user_id, role), actor_of(request, user_id)
-
-
-def _denied(
-    request: Request, user: UserInfo, actor: Actor, profile_id: str, error: ProfileNotFound
-) -> Response:
-    """The 360 page's 404: says nothing about whether the customer exists; the attempt is audited."""
-    scoped = isinstance(error.details, dict) and bool(error.details.get("out_of_scope"))
-    at = request.app.state.clock()
-    record(
-        request.app.state.db,
-        actor,
-        "denied",
-        "profile",
-        profile_id,
-        at=at,
-        details={"out_of_scope": scoped, "via": "web"},
-    )
-    return render(request, "not_found.html", 404, user=user)
 
 
 def _shown(message: MessageView, reveal: bool) -> dict[str, Any]:
@@ -124,7 +106,7 @@ def customer_messages(request: Request, profile_id: str, user: WebUser) -> Respo
     try:
         response = _panel(request, user, db, viewer, profile_id)
     except ProfileNotFound as problem:
-        return _denied(request, user, actor, profile_id, problem)
+        return customer_not_found(request, user, actor, profile_id, problem)
     at = request.app.state.clock()
     record(db, actor, "view", "profile", profile_id, at=at, details={"via": "web", "part": "messages"})
     return response
@@ -159,7 +141,7 @@ def customer_message_send(
             now=now,
         )
     except ProfileNotFound as problem:
-        return _denied(request, user, actor, profile_id, problem)
+        return customer_not_found(request, user, actor, profile_id, problem)
     except Invalid as problem:
         # The form comes back with what was typed and the error naming the field. htmx swaps only a
         # 2xx answer, so the panel answers 200 to it and 400 to a plain form post.

@@ -43,7 +43,7 @@ from threadline.sales import (
     update_record,
 )
 from threadline.storage import Database
-from threadline.web.auditing import actor_of
+from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser, check_csrf
@@ -495,9 +495,7 @@ def customer_sales(request: Request, profile_id: str, user: WebUser) -> Response
     try:
         live = profile_view(db, profile_id, viewer=viewer)["id"]
     except ProfileNotFound as problem:
-        scoped = isinstance(problem.details, dict) and bool(problem.details.get("out_of_scope"))
-        _audit(request, actor, "denied", "profile", profile_id, out_of_scope=scoped, part="sales")
-        return render(request, "not_found.html", 404, user=user)
+        return customer_not_found(request, user, actor, profile_id, problem, part="sales")
     sales = sales_for_profile(db, viewer, live)
     _audit(request, actor, "view", "profile", profile_id, part="sales")
     page = request.headers.get("HX-Request") != "true"

@@ -40,7 +40,7 @@ from threadline.sales import (
     view_range,
     zone,
 )
-from threadline.web.auditing import actor_of
+from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser, check_csrf
@@ -102,18 +102,7 @@ def follow_up_panel(request: Request, profile_id: str, user: WebUser) -> Respons
     try:
         response = _follow_up_panel(request, user, profile_id)
     except NotFound as problem:
-        scoped = isinstance(problem.details, dict) and bool(problem.details.get("out_of_scope"))
-        details = {"out_of_scope": scoped, "via": "web", "part": "follow_ups"}
-        record(
-            request.app.state.db,
-            actor,
-            "denied",
-            "profile",
-            profile_id,
-            at=request.app.state.clock(),
-            details=details,
-        )
-        return render(request, "not_found.html", 404, user=user)
+        return customer_not_found(request, user, actor, profile_id, problem, part="follow_ups")
     details = {"via": "web", "part": "follow_ups"}
     record(
         request.app.state.db,

@@ -36,7 +36,7 @@ from threadline.service import (
     update_policy,
 )
 from threadline.storage import Database
-from threadline.web.auditing import actor_of
+from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.i18n import N_
 from threadline.web.render import render
 from threadline.web.session import WebUser, check_csrf
@@ -290,10 +290,8 @@ def customer_service(request: Request, profile_id: str, user: WebUser) -> Respon
     try:
         live, flag = at_risk_flag(db, profile_id, viewer=viewer)
         _, surveys = profile_surveys(db, live, viewer=viewer, limit=5)
-    except ProfileNotFound:
-        at = request.app.state.clock()
-        record(db, actor_of(request, user.id), "denied", "profile", profile_id, at=at, details={"via": "web"})
-        return render(request, "not_found.html", 404, user=user)
+    except ProfileNotFound as problem:
+        return customer_not_found(request, user, actor_of(request, user.id), profile_id, problem)
     at = request.app.state.clock()
     record(
         db,
