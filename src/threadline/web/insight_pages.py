@@ -22,14 +22,13 @@ from threadline.analytics import (
     Dataset,
     InsightFilters,
     consistency_report,
-    dataset_csv,
-    dataset_xlsx,
     filters_from,
     funnel_steps,
     page_datasets,
     report_datasets,
 )
 from threadline.errors import Invalid
+from threadline.web.downloads import MEDIA, dataset_file
 from threadline.web.i18n import CHANNEL_NAMES, N_, localization
 from threadline.web.render import render
 from threadline.web.session import WebUser
@@ -182,20 +181,6 @@ def _spec(name: str, data: Dataset, label: Callable[[str], str]) -> str | None:
     return json.dumps({"type": kind, "labels": [label(str(v)) for v in data.column(x)], "datasets": sets})
 
 
-def _export(data: Dataset, fmt: str) -> Response:
-    if fmt == "xlsx":
-        return Response(
-            dataset_xlsx(data),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{data.name}.xlsx"'},
-        )
-    return Response(
-        dataset_csv(data),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{data.name}.csv"'},
-    )
-
-
 def _query(request: Request, **changes: str) -> str:
     kept = {k: v for k, v in request.query_params.items() if k not in ("format", "chart") and v}
     return urlencode({**kept, **changes})
@@ -223,10 +208,10 @@ def _page(request: Request, user: UserInfo, page: str) -> Response:
     except Invalid as problem:
         error, filters, datasets = problem.message, InsightFilters.last_days(today), {}
     fmt, chart = params.get("format"), params.get("chart", "")
-    if fmt in ("csv", "xlsx") and error is None:
+    if fmt in MEDIA and error is None:
         if chart not in datasets:
             return render(request, "not_found.html", 404, user=user)
-        return _export(datasets[chart], fmt)
+        return dataset_file(datasets[chart], fmt)
     charts = [
         {
             "name": name,

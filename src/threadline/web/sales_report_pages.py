@@ -15,11 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from threadline.accounts import list_teams, viewer_for
-from threadline.analytics import Dataset, InsightFilters, dataset_csv, dataset_xlsx, filters_from
+from threadline.analytics import Dataset, InsightFilters, filters_from
 from threadline.errors import Invalid
 from threadline.privacy import record
 from threadline.sales import PERIODS, REPORTS, sales_reports
 from threadline.web.auditing import actor_of
+from threadline.web.downloads import MEDIA, dataset_file
 from threadline.web.i18n import N_, localization
 from threadline.web.render import render
 from threadline.web.session import WebUser
@@ -53,10 +54,6 @@ CHARTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "portrait_by_level": ("bar", "level", ("customers",)),
     "forgotten": ("bar", "days_without_follow_up", ("customers",)),
 }
-MEDIA = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 NOT_SET = N_("Not set")
 EMPTY = N_("No data for these filters.")
 
@@ -68,12 +65,6 @@ def _spec(name: str, data: Dataset, gettext: Any) -> str | None:
     labels = [str(v) if v not in ("", None) else gettext(NOT_SET) for v in data.column(x or data.columns[0])]
     sets = [{"label": v.replace("_", " "), "data": data.column(v)} for v in values]
     return json.dumps({"type": kind, "labels": labels, "datasets": sets})
-
-
-def _file(data: Dataset, fmt: str) -> Response:
-    body: str | bytes = dataset_xlsx(data) if fmt == "xlsx" else dataset_csv(data)
-    headers = {"Content-Disposition": f'attachment; filename="{data.name}.{fmt}"'}
-    return Response(body, media_type=MEDIA[fmt], headers=headers)
 
 
 @router.get("/sales/reports")
@@ -108,7 +99,7 @@ def sales_reports_page(request: Request, user: WebUser) -> Response:
             at=now,
             details={"via": "web", "count": len(data.rows), "format": fmt, "team": filters.team_id},
         )
-        return _file(data, fmt)
+        return dataset_file(data, fmt)
     kept = {k: v for k, v in params.items() if k not in ("format", "report") and v}
 
     gettext = localization(request, user).gettext
