@@ -207,13 +207,14 @@ def test_the_daily_job_writes_clv_scores_from_the_timeline_and_replaces_them(
     assert clv[ids[0]].model == "bgnbd-gg-v1" and clv[ids[0]].computed_at == NOW
     assert clv[ids[0]].details["discount"] == 0.01
 
-    # The next day's run replaces every row: one per customer and score, never a second.
+    # The next day's run replaces every row: one per customer and score (three CLV scores and five
+    # portrait tags), never a second.
     clock["at"] = NOW + timedelta(days=1)
     assert [o.status for o in worker.run_until_idle()] == [DONE]
     again = scores_named(db, CLV_12M)
     assert set(again) == set(ids) and {s.computed_at for s in again.values()} == {clock["at"]}
     with db.read() as session:
-        assert session.scalar(select(func.count()).select_from(ProfileScore)) == 3 * len(ids)
+        assert session.scalar(select(func.count()).select_from(ProfileScore)) == (3 + 5) * len(ids)
 
 
 def test_a_run_replaces_a_score_wholesale_and_too_few_buyers_change_nothing(

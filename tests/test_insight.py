@@ -325,3 +325,36 @@ def test_an_agents_dashboard_and_the_api_keep_to_their_data_scope(
     assert (
         http.get("/api/v1/insight/nowhere", headers={"Authorization": f"Bearer {token}"}).status_code == 404
     )
+
+
+def test_stored_portrait_tags_feed_segments_and_the_360_panel(
+    http: httpx.Client, db: Database, shop: dict[str, Any]
+) -> None:
+    """The daily scores run stores each customer's tags; a segment's `portrait` condition reads them, and
+    the 360 panel shows the customer's tags (as of now) within the viewer's data scope."""
+    from threadline.analytics.portrait import TAGS
+    from threadline.analytics.score_runs import refresh_scores
+    from threadline.segments import PORTRAIT_TAGS, InvalidDefinition, preview
+
+    assert PORTRAIT_TAGS == TAGS  # the segments package keeps its own copy of the tag names
+    ids = shop["ids"]
+    counts = refresh_scores(db, now=datetime(2024, 4, 1))
+    assert counts["portrait_customers"] == 4
+    active = {"type": "portrait", "tag": "lifecycle_stage", "op": "eq", "value": "active"}
+    count, sample = preview(db, SYSTEM, active, 50, now=datetime(2024, 4, 1))
+    assert count == 2 and ids["alice"] in {row["id"] for row in sample}
+    count, _ = preview(db, SYSTEM, {**active, "op": "neq"}, 50, now=datetime(2024, 4, 1))
+    assert count == 2  # the two new customers
+    email_fans = {"type": "portrait", "tag": "favourite_channel", "op": "in", "value": ["email", "app"]}
+    assert preview(db, SYSTEM, email_fans, 50, now=datetime(2024, 4, 1))[0] == 2
+    with pytest.raises(InvalidDefinition) as bad:
+        preview(db, SYSTEM, {**active, "tag": "mood"}, 50, now=datetime(2024, 4, 1))
+    assert bad.value.field == "definition.tag"
+
+    sign_in(http)
+    panel = http.get(f"/customers/{ids['alice']}/insight", headers={"HX-Request": "true"}).text
+    assert 'data-portrait="favourite_channel">Favourite channel: <strong>web</strong>' in panel
+    assert 'data-portrait="lifecycle_stage"' in panel
+    http.cookies.clear()
+    sign_in(http, "agent@example.com")
+    assert http.get(f"/customers/{ids['alice']}/insight").status_code == 404

@@ -12,6 +12,10 @@ Tags, as of a moment (the end of the date range), from one row per customer comp
 - lifecycle stage: new (first seen within 30 days), prospect (active within 90 days, never ordered),
   active (active within 90 days), at risk (last seen 90-180 days ago), lapsed (longer).
 The thresholds are `PortraitRules`; docs/analytics.md (Customer portrait) explains them.
+
+The daily scores run also stores every live customer's tags as `profile_scores` rows named
+`portrait_<tag>` (value NULL, the tag in `details.value`), which is what segments' `portrait` condition
+reads: one indexed lookup per customer instead of this whole computation inside a segment's SQL.
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ from threadline.analytics.dataset import Dataset
 from threadline.analytics.expressions import has_key, json_number, json_text
 from threadline.analytics.metrics import ORDER_EVENTS, revenue_of
 from threadline.analytics.scope import InsightFilters, customer_scope
+from threadline.analytics.scores import Score
 from threadline.storage import Database
 from threadline.storage.models import Event, Profile, Source
 
+# Keep in step with threadline.segments' PORTRAIT_TAGS (a test compares them).
 TAGS = ("favourite_channel", "price_sensitivity", "purchase_frequency", "value_tier", "lifecycle_stage")
+SCORE_NAMES = tuple(f"portrait_{tag}" for tag in TAGS)
+PORTRAIT_MODEL = "portrait-1"
 TRAIT_VIEWS = ("industry", "region", "city", "tier", "source")
 
 
@@ -187,6 +195,18 @@ def portrait_of(
     with db.read() as session:
         row = session.execute(select(*(tagged.c[tag] for tag in TAGS))).first()
     return None if row is None else dict(zip(TAGS, (str(v) for v in row), strict=True))
+
+
+def portrait_scores(db: Database, *, as_of: datetime, rules: PortraitRules = PortraitRules()) -> list[Score]:
+    """Every live customer's tags as score rows (`portrait_<tag>`, the tag in `details.value`)."""
+    tagged = _tagged(db, Profile.merged_into.is_(None), as_of, rules)
+    with db.read() as session:
+        rows = session.execute(select(tagged.c.profile_id, *(tagged.c[tag] for tag in TAGS))).all()
+    return [
+        Score(row[0], name, None, {"value": str(value)})
+        for row in rows
+        for name, value in zip(SCORE_NAMES, row[1:], strict=True)
+    ]
 
 
 def trait_distribution(db: Database, viewer: Viewer, filters: InsightFilters, view: str) -> Dataset:

@@ -1,6 +1,7 @@
 """The daily `analytics.scores` run: refit CLV and churn on the timeline as it is now and rewrite their
-scores. Each model is fitted and written on its own: one without enough data (a new workspace, a shop
-with no repeat buyers yet) keeps its previous scores and does not stop the other.
+scores, and store every customer's portrait tags (portrait.py) for segments. Each model is fitted and
+written on its own: one without enough data (a new workspace, a shop with no repeat buyers yet) keeps
+its previous scores and does not stop the other.
 
 Safe to run again (the worker may): each run replaces its scores' rows in one transaction.
 """
@@ -15,6 +16,7 @@ from threadline.analytics.churn import MODEL_NAME as CHURN_MODEL
 from threadline.analytics.churn import ChurnDefinition, NotEnoughHistory, score_churn
 from threadline.analytics.churn_features import LOOKBACK_DAYS, read_activity, read_survey_answers
 from threadline.analytics.clv import NotEnoughPurchases, customer_value, fit_bgnbd, fit_gamma_gamma
+from threadline.analytics.portrait import PORTRAIT_MODEL, SCORE_NAMES, portrait_scores
 from threadline.analytics.purchases import DAY, PurchaseRule, read_purchases, summarise
 from threadline.analytics.scores import (
     CHURN_RISK,
@@ -46,6 +48,9 @@ def refresh_scores(
     too little data, its previous scores kept) and nothing personal."""
     purchases = list(read_purchases(db, settings.purchases, until=now))
     counts = {"purchases": len(purchases), "clv_customers": 0, "churn_customers": 0}
+    tags = portrait_scores(db, as_of=now)
+    replace_scores(db, SCORE_NAMES, tags, model=PORTRAIT_MODEL, now=now)
+    counts["portrait_customers"] = len(tags) // len(SCORE_NAMES)
     summaries = summarise(purchases, until=now, unit=DAY)
     try:
         bgnbd = fit_bgnbd(summaries.frequency, summaries.recency, summaries.age)

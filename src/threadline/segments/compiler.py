@@ -146,6 +146,18 @@ class Compiler:
             return not_(matched) if node["op"] == "neq" else matched
         return exists(query.where(compare_number(column, node["op"], node["value"])))
 
+    def _portrait(self, node: Mapping[str, Any], where: str) -> ColumnElement[bool]:
+        # The tags the daily scores run stored (analytics/portrait.py): a customer it has not tagged yet
+        # (new since the last run) matches no tag value, and neither "neq".
+        values = node["value"] if node["op"] == "in" else [node["value"]]
+        tag = json_sql.string_at(self.dialect, ProfileScore.details, "value")
+        stored = select(ProfileScore.profile_id).where(
+            ProfileScore.profile_id == Profile.id, ProfileScore.name == f"portrait_{node['tag']}"
+        )
+        if node["op"] == "neq":
+            return exists(stored.where(tag != values[0]))
+        return exists(stored.where(tag.in_([str(v) for v in values])))
+
     def _segment(self, node: Mapping[str, Any], where: str) -> ColumnElement[bool]:
         # Compiled inline rather than read from segment_memberships: a preview and a recompute see the
         # other segment as it is now, and no order of recomputation is needed between segments.

@@ -27,6 +27,15 @@ COMPUTED = (
 )
 RFM_SCORES = ("r", "f", "m")
 LOYALTY_FIELDS = ("points", "lifetime_points", "spend", "tier")
+# The customer portrait's tags (threadline.analytics' portrait.TAGS; a test keeps the two in step), which
+# the daily scores run stores per customer as `portrait_<tag>` score rows.
+PORTRAIT_TAGS = (
+    "favourite_channel",
+    "price_sensitivity",
+    "purchase_frequency",
+    "value_tier",
+    "lifecycle_stage",
+)
 LEAF_TYPES = (
     "trait",
     "identity",
@@ -39,6 +48,7 @@ LEAF_TYPES = (
     "tag",
     "owner",
     "loyalty",
+    "portrait",
     "segment",
 )
 # What "a purchase" is unless a condition says otherwise: threadline.analytics' default PurchaseRule
@@ -309,6 +319,14 @@ def _loyalty(node: dict[str, Any], field: str) -> dict[str, Any]:
     return {"field": name, **_compare(node, field, NUMBER_OPS, numeric=True)}
 
 
+def _portrait(node: dict[str, Any], field: str) -> dict[str, Any]:
+    compared = _compare(node, field, ("eq", "neq", "in"))
+    values = compared["value"] if compared["op"] == "in" else [compared["value"]]
+    if not all(isinstance(v, str) and v.strip() for v in values):
+        raise InvalidDefinition(f"{field}.value", "must be a tag value such as active or high")
+    return {"tag": _choice(node, "tag", field, PORTRAIT_TAGS), **compared}
+
+
 def _segment(node: dict[str, Any], field: str) -> dict[str, Any]:
     return {"segment": _integer(node, "segment", field, 1, 2**31 - 1)}
 
@@ -325,5 +343,6 @@ _LEAVES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "tag": _tag,
     "owner": _owner,
     "loyalty": _loyalty,
+    "portrait": _portrait,
     "segment": _segment,
 }

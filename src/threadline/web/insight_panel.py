@@ -1,5 +1,6 @@
 """The 360 page's insight panel: 12-month CLV, expected purchases, P(alive) and churn risk with its main
-reasons, from the scores the daily `analytics.scores` run writes (threadline.analytics).
+reasons, from the scores the daily `analytics.scores` run writes (threadline.analytics), and the
+customer's portrait tags (客户画像) as of now.
 
 Like the consent panel, it loads with htmx after the page (customer_insight.html); without JavaScript its
 link opens the panel as a page of its own.
@@ -13,11 +14,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from threadline.accounts import viewer_for
-from threadline.analytics import CHURN_RISK, CLV_12M, EXPECTED_PURCHASES_12M, P_ALIVE, profile_scores
+from threadline.analytics import (
+    CHURN_RISK,
+    CLV_12M,
+    EXPECTED_PURCHASES_12M,
+    P_ALIVE,
+    portrait_of,
+    profile_scores,
+)
 from threadline.privacy import record
 from threadline.profiles import ProfileNotFound
 from threadline.web.auditing import actor_of, customer_not_found
 from threadline.web.i18n import N_
+from threadline.web.insight_pages import TITLES, VALUE_NAMES
 from threadline.web.render import render
 from threadline.web.session import WebUser
 
@@ -50,10 +59,13 @@ REASON_NAMES = {
 @router.get("/customers/{profile_id}/insight")
 def customer_insight(request: Request, profile_id: str, user: WebUser) -> Response:
     db = request.app.state.db
+    viewer = viewer_for(db, user.id, user.role)
     try:
-        live, scores = profile_scores(db, profile_id, viewer=viewer_for(db, user.id, user.role))
+        live, scores = profile_scores(db, profile_id, viewer=viewer)
     except ProfileNotFound as problem:
         return customer_not_found(request, user, actor_of(request, user.id), profile_id, problem)
+    at = request.app.state.clock()
+    tags = portrait_of(db, viewer, live, as_of=at) or {}
     by_name = {s.name: s for s in scores}
     churn = by_name.get(CHURN_RISK)
     shown: dict[str, Any] = {
@@ -64,8 +76,8 @@ def customer_insight(request: Request, profile_id: str, user: WebUser) -> Respon
         "reasons": (churn.details.get("reasons", []) if churn else []),
         "high_risk": bool(churn and churn.value is not None and churn.value >= HIGH_RISK),
         "computed_at": max((s.computed_at for s in scores), default=None),
+        "portrait": [(TITLES[f"portrait_{tag}"], tag, VALUE_NAMES.get(v, v)) for tag, v in tags.items()],
     }
-    at = request.app.state.clock()
     record(
         db,
         actor_of(request, user.id),

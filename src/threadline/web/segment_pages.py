@@ -22,6 +22,7 @@ from threadline.segments import (
     LEAF_TYPES,
     LOYALTY_FIELDS,
     NUMBER_OPS,
+    PORTRAIT_TAGS,
     TRAIT_OPS,
     SegmentNotFound,
     SegmentView,
@@ -73,7 +74,15 @@ TYPE_NAMES = {
     "tag": N_("Tag"),
     "owner": N_("Owner"),
     "loyalty": N_("Loyalty"),
+    "portrait": N_("Portrait tag"),
     "segment": N_("In segment"),
+}
+PORTRAIT_NAMES = {
+    "favourite_channel": N_("Favourite channel"),
+    "price_sensitivity": N_("Price sensitivity"),
+    "purchase_frequency": N_("Purchase frequency"),
+    "value_tier": N_("Value tier"),
+    "lifecycle_stage": N_("Lifecycle stage"),
 }
 COMPUTED_NAMES = {
     "total_spend": N_("Total spend"),
@@ -110,6 +119,7 @@ def _builder_words(request: Request, user: UserInfo) -> str:
         "purposes": PURPOSES,
         "consent_channels": CONSENT_CHANNELS,
         "loyalty_fields": LOYALTY_FIELDS,
+        "portrait_tags": {k: l10n.gettext(PORTRAIT_NAMES[k]) for k in PORTRAIT_TAGS},
     }
     return json.dumps(words, ensure_ascii=False)
 

@@ -100,6 +100,7 @@
     tag: (n) => [input(n, "value", "text", L.value)],
     owner: (n) => [input(n, "value", "number", L.value, int)],
     loyalty: (n) => [select(pairs(words.loyalty_fields), n.field, (v) => { n.field = v; changed(); }), opSelect(n, words.number_ops), ...valueInput(n)],
+    portrait: (n) => [select(Object.entries(words.portrait_tags), n.tag, (v) => { n.tag = v; changed(); }), opSelect(n, ["eq", "neq"]), input(n, "value", "text", L.value)],
     segment: (n) => [select(others.map(([id, name]) => [id, name]), n.segment, (v) => { n.segment = int(v); changed(); })],
   };
   // What a new condition of each type starts as: valid, so the count updates at once.
@@ -115,6 +116,7 @@
     tag: () => ({ type: "tag", value: "" }),
     owner: () => ({ type: "owner", value: null }),
     loyalty: () => ({ type: "loyalty", field: "points", op: "gte", value: 100 }),
+    portrait: () => ({ type: "portrait", tag: "lifecycle_stage", op: "eq", value: "active" }),
     segment: () => ({ type: "segment", segment: others.length ? others[0][0] : 0 }),
   };
   function leaf(node, onReplace, onRemove) {
