@@ -23,8 +23,6 @@ from threadline.analytics.dashboards import PAGES, filters_from, funnel_steps, p
 from threadline.analytics.dataset import Dataset, dataset_csv, dataset_xlsx
 from threadline.analytics.portrait import PortraitRules, portrait_of
 from threadline.analytics.purchases import Purchase, PurchaseRule, Summaries, read_purchases, summarise
-
-# Recommendations and sentiment (docs/analytics.md): next-best products, scored free text.
 from threadline.analytics.recommendations import (
     RECOMMENDATIONS,
     Recommendation,
@@ -32,6 +30,18 @@ from threadline.analytics.recommendations import (
     popular_products,
     recommend_for,
     refresh_recommendations,
+)
+
+# Recommendations and sentiment (docs/analytics.md): next-best products, scored free text.
+from threadline.analytics.report_emails import (
+    REPORT_PAGES,
+    ReportSchedule,
+    delete_report_schedule,
+    list_report_schedules,
+    save_report_schedule,
+    schedule_json,
+    send_report,
+    send_scheduled_reports,
 )
 from threadline.analytics.scope import InsightFilters
 from threadline.analytics.score_runs import ScoreSettings, refresh_scores
@@ -67,6 +77,7 @@ __all__ = [
     "PAGES",
     "P_ALIVE",
     "RECOMMENDATIONS",
+    "REPORT_PAGES",
     "Activity",
     "BgNbd",
     "ChannelSentiment",
@@ -83,6 +94,7 @@ __all__ = [
     "PurchaseRule",
     "Recommendation",
     "RecommendationSettings",
+    "ReportSchedule",
     "Score",
     "ScoreSettings",
     "ScoreView",
@@ -96,6 +108,7 @@ __all__ = [
     "customer_value",
     "dataset_csv",
     "dataset_xlsx",
+    "delete_report_schedule",
     "detect_language",
     "features_as_of",
     "filters_from",
@@ -103,6 +116,7 @@ __all__ = [
     "fit_gamma_gamma",
     "funnel_steps",
     "import_spend",
+    "list_report_schedules",
     "negative_events",
     "page_datasets",
     "popular_products",
@@ -114,9 +128,13 @@ __all__ = [
     "refresh_scores",
     "replace_scores",
     "report_datasets",
+    "save_report_schedule",
+    "schedule_json",
     "score_churn",
     "score_new_events",
     "score_texts",
+    "send_report",
+    "send_scheduled_reports",
     "sentiment_by_channel",
     "summarise",
     "train_churn",

@@ -89,6 +89,15 @@ def analytics_scores(
     return refresh_scores(db, now=clock(), settings=chosen)
 
 
+def analytics_report_emails(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Email scheduled Insight reports whose weekday and hour have come (threadline.analytics)."""
+    from threadline.analytics import send_scheduled_reports
+
+    return send_scheduled_reports(db, settings, now=clock())
+
+
 def service_sla(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
     """SLA clocks (threadline.service): policies for new conversations, ok -> warning -> breached,
     breach events on the timeline."""
@@ -213,6 +222,7 @@ _KINDS: dict[str, Handler] = {
     "privacy.request-reminders": privacy_request_reminders,
     "messaging.send": messaging_send,
     "analytics.scores": analytics_scores,
+    "analytics.report-emails": analytics_report_emails,
     "segments.recompute": segments_recompute,
     "segments.refresh": segments_refresh,
     "analytics.recommendations": analytics_recommendations,

@@ -67,6 +67,8 @@ def schedules_for(settings: Settings) -> list[Schedule]:
         Schedule("analytics.recommendations", timedelta(days=1), anchor=timedelta(hours=4, minutes=30))
     )
     schedules.append(Schedule("analytics.sentiment", timedelta(hours=1), anchor=timedelta(minutes=10)))
+    # Scheduled Insight reports: hourly, each copy once a week at its hour in the recipient's time zone.
+    schedules.append(Schedule("analytics.report-emails", timedelta(hours=1), anchor=timedelta(minutes=25)))
     # SLA warnings and breaches to the minute; surveys shortly after a conversation is resolved.
     schedules.append(Schedule("service.sla", timedelta(minutes=1)))
     schedules.append(Schedule("service.surveys", timedelta(minutes=5)))
