@@ -21,6 +21,7 @@ from threadline.analytics.clv import (
 from threadline.analytics.consistency import ConsistencyReport, consistency_report
 from threadline.analytics.dashboards import PAGES, filters_from, funnel_steps, page_datasets, report_datasets
 from threadline.analytics.dataset import Dataset, dataset_csv, dataset_xlsx
+from threadline.analytics.evaluation import Evaluation, Windows, evaluate_models
 from threadline.analytics.portrait import PortraitRules, portrait_of
 from threadline.analytics.purchases import Purchase, PurchaseRule, Summaries, read_purchases, summarise
 from threadline.analytics.recommendations import (
@@ -85,6 +86,7 @@ __all__ = [
     "ChurnModel",
     "ConsistencyReport",
     "Dataset",
+    "Evaluation",
     "GammaGamma",
     "InsightFilters",
     "NotEnoughHistory",
@@ -103,6 +105,7 @@ __all__ = [
     "SpendImport",
     "Summaries",
     "SurveyAnswer",
+    "Windows",
     "churned",
     "consistency_report",
     "customer_value",
@@ -110,6 +113,7 @@ __all__ = [
     "dataset_xlsx",
     "delete_report_schedule",
     "detect_language",
+    "evaluate_models",
     "features_as_of",
     "filters_from",
     "fit_bgnbd",

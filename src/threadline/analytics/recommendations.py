@@ -159,6 +159,10 @@ class ItemItemModel:
     def popular(self, k: int = TOP) -> list[Recommendation]:
         return self._top(np.zeros(len(self.products)), None, k)
 
+    def popular_for(self, profile_id: str, k: int = TOP) -> list[Recommendation]:
+        """The most bought products less what this customer bought: the baseline a model must beat."""
+        return self._top(np.zeros(len(self.products)), self.customers.get(profile_id), k)
+
 
 def fit_recommendations(
     db: Database, *, now: datetime, settings: RecommendationSettings | None = None

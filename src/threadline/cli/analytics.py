@@ -1,12 +1,15 @@
-"""`threadline analytics ...`: bring in what Insight needs from outside (marketing spend)."""
+"""`threadline analytics ...`: bring in what Insight needs from outside (marketing spend), and check how
+the models do on this workspace's own data."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from threadline.analytics import import_spend
+from threadline.analytics import Windows, evaluate_models, import_spend
 from threadline.cli.common import console, database, one_line_errors
 from threadline.clock import utcnow
 
@@ -37,3 +40,43 @@ def import_spend_file(
     )
     if report.rejected and not (report.stored or report.replaced):
         raise typer.Exit(1)  # nothing usable: a wrong file, as a script should learn
+
+
+@analytics.command("evaluate")
+@one_line_errors
+def evaluate(
+    churn_horizon: int = typer.Option(30, help="Churn: days without a purchase that count as churned."),
+    clv_holdout: int = typer.Option(60, help="CLV: the last days held out of fitting."),
+    recommendations_holdout: int = typer.Option(30, help="Recommendations: the last days held out."),
+) -> None:
+    """Refit churn risk, CLV and recommendations on the timeline up to a cutoff and report how each did
+    on what came after it (held-out figures; nothing is stored). Defaults suit `threadline demo`'s data."""
+    from rich.table import Table
+
+    windows = Windows(churn_horizon, clv_holdout, recommendations_holdout)
+    with database() as db:
+        result = evaluate_models(db, now=utcnow(), windows=windows)
+    table = Table("model", "held-out figures", title="Models on this workspace's data, time split")
+    for name, figures in (
+        ("churn risk", result.churn),
+        ("CLV (BG/NBD)", result.clv),
+        ("recommendations", result.recommendations),
+    ):
+        table.add_row(name, describe(figures))
+    console.print(table)
+
+
+def describe(figures: dict[str, Any]) -> str:
+    """One model's figures as short lines; numbers rounded for reading."""
+    if "skipped" in figures:
+        return f"not evaluated: {figures['skipped']}"
+    lines = []
+    for key, value in figures.items():
+        if isinstance(value, float):
+            value = f"{value:.3f}"
+        elif isinstance(value, datetime):
+            value = f"{value:%Y-%m-%d %H:%M}"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v:.3f}" for k, v in value.items())
+        lines.append(f"{key.replace('_', ' ')}: {value}")
+    return "\n".join(lines)
