@@ -12,7 +12,15 @@ from pydantic import BaseModel, Field
 from threadline.api.deps import CallerDep, DatabaseDep
 from threadline.errors import Invalid
 from threadline.privacy import record
-from threadline.sales import create_plan, get_plan, list_plans, record_card, update_lessons
+from threadline.sales import (
+    create_plan,
+    get_plan,
+    list_plans,
+    plan_message_counts,
+    record_card,
+    send_plan_messages,
+    update_lessons,
+)
 
 router = APIRouter(tags=["contact plans"])
 
@@ -105,7 +113,7 @@ def plans(db: DatabaseDep, caller: CallerDep) -> dict[str, Any]:
 
 @router.get("/api/v1/contact-plans/{plan_id}", summary="A plan: audience, cards, effectiveness, lessons")
 def plan(plan_id: int, db: DatabaseDep, caller: CallerDep) -> dict[str, Any]:
-    return get_plan(db, caller.viewer, plan_id).as_json()
+    return get_plan(db, caller.viewer, plan_id).as_json() | {"messages": plan_message_counts(db, plan_id)}
 
 
 @router.post(
@@ -128,6 +136,17 @@ def create_card(
     )
     _audit(request, caller, "contact_plan", plan_id, action="contact_card_create", card=card.id)
     return card.as_json()
+
+
+@router.post(
+    "/api/v1/contact-plans/{plan_id}/messages",
+    summary="Send an email, SMS or WeChat plan's content to its audience (consent decides; once each)",
+)
+def send_messages(plan_id: int, request: Request, db: DatabaseDep, caller: CallerDep) -> dict[str, Any]:
+    settings, now = request.app.state.settings, request.app.state.clock()
+    counts = send_plan_messages(db, settings, caller.viewer, plan_id, now=now)
+    _audit(request, caller, "contact_plan", plan_id, action="contact_plan_messages", **counts)
+    return {"counts": counts, "messages": plan_message_counts(db, plan_id)}
 
 
 @router.put("/api/v1/contact-plans/{plan_id}/lessons", summary="Write down what the plan taught")

@@ -46,6 +46,7 @@ from threadline.sales.ical import (
     user_for_calendar_token,
 )
 from threadline.sales.pipelines import PipelineInfo, get_pipeline, list_pipelines, save_pipeline
+from threadline.sales.plan_messages import MESSAGE_CHANNELS, plan_message_counts, send_plan_messages
 from threadline.sales.pool import (
     PoolAccount,
     PoolDeadline,
@@ -122,6 +123,7 @@ __all__ = [
     "FORGOTTEN_DAYS",
     "FORMATS",
     "LEAD_STATUSES",
+    "MESSAGE_CHANNELS",
     "METHOD_CHANNELS",
     "MODES",
     "OUTCOMES",
@@ -187,6 +189,7 @@ __all__ = [
     "move_deal",
     "owner_filter",
     "pipeline_board",
+    "plan_message_counts",
     "pool_deadlines",
     "pool_warnings",
     "read_table",
@@ -203,6 +206,7 @@ __all__ = [
     "save_pipeline",
     "schedule_items",
     "send_digests",
+    "send_plan_messages",
     "set_follow_up_methods",
     "set_pool_rules",
     "template",

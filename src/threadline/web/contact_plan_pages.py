@@ -12,7 +12,17 @@ from fastapi.responses import RedirectResponse, Response
 from threadline.accounts import viewer_for
 from threadline.errors import Invalid
 from threadline.privacy import record
-from threadline.sales import DEFAULT_METHODS, create_plan, get_plan, list_plans, record_card, update_lessons
+from threadline.sales import (
+    DEFAULT_METHODS,
+    MESSAGE_CHANNELS,
+    create_plan,
+    get_plan,
+    list_plans,
+    plan_message_counts,
+    record_card,
+    send_plan_messages,
+    update_lessons,
+)
 from threadline.segments import list_segments
 from threadline.web.auditing import actor_of
 from threadline.web.i18n import N_
@@ -129,6 +139,9 @@ def _plan_page(request: Request, user: WebUser, plan_id: int, status: int = 200,
         plan=get_plan(db, viewer, plan_id),
         channels=METHOD_NAMES,
         can_edit=viewer.can("edit"),
+        messages=plan_message_counts(db, plan_id),
+        message_channels=MESSAGE_CHANNELS,
+        sent=_sent_counts(request),
         **context,
     )
 
@@ -169,6 +182,29 @@ def card_create(
         return _plan_page(request, user, plan_id, 400, error=str(problem))
     _audit(request, user, plan_id, "contact_card_create", card=card.id)
     return RedirectResponse(f"/contact-plans/{plan_id}", status_code=303)
+
+
+def _sent_counts(request: Request) -> dict[str, int] | None:
+    """The counts of the last "send" (in the redirect's query), shown once."""
+    if "queued" not in request.query_params:
+        return None
+    return {k: int(v) for k, v in request.query_params.items() if v.isdigit()}
+
+
+@router.post("/contact-plans/{plan_id}/messages")
+def messages_send(request: Request, plan_id: int, user: WebUser, csrf: str = Form("")) -> Response:
+    check_csrf(request, csrf)
+    db = request.app.state.db
+    viewer = viewer_for(db, user.id, user.role)
+    try:
+        counts = send_plan_messages(
+            db, request.app.state.settings, viewer, plan_id, now=request.app.state.clock()
+        )
+    except Invalid as problem:
+        return _plan_page(request, user, plan_id, 400, error=str(problem))
+    _audit(request, user, plan_id, "contact_plan_messages", **counts)
+    query = "&".join(f"{k}={v}" for k, v in counts.items())
+    return RedirectResponse(f"/contact-plans/{plan_id}?{query}", status_code=303)
 
 
 @router.post("/contact-plans/{plan_id}/lessons")
