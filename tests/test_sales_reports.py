@@ -208,6 +208,9 @@ def test_the_api_and_the_page_with_exports(settings: Settings, db: Database, tea
         page = http.get("/sales/reports", params=query)
         assert page.status_code == 200 and "data-chart" in page.text and "/static/insight.js" in page.text
         assert "<script>" not in page.text
+        assert "<th>Win probability</th>" in page.text  # headers read as words, not column names
+        chinese = http.get("/sales/reports", params=query, headers={"Accept-Language": "zh-CN"})
+        assert "<th>赢单率</th>" in chinese.text and "<th>probability</th>" not in chinese.text
         refused = http.get("/sales/reports", params=query | {"report": "funnel", "format": "csv"})
         assert refused.status_code == 403
 

@@ -40,6 +40,38 @@ TITLES = {
     "portrait_by_level": N_("Customers by level"),
     "forgotten": N_("Customers without a follow-up"),
 }
+# The reports' columns (threadline.sales' reports.py) as table headers and chart legends read them.
+COLUMN_NAMES = {
+    "week": N_("Week"),
+    "month": N_("Month"),
+    "new_customers": N_("New customers"),
+    "total_customers": N_("Total customers"),
+    "method": N_("Method"),
+    "employee": N_("Employee"),
+    "team": N_("Team"),
+    "follow_ups": N_("Follow-ups"),
+    "step": N_("Step"),
+    "count": N_("Count"),
+    "rate": N_("Rate"),
+    "rate_of_leads": N_("Rate of leads"),
+    "pipeline": N_("Pipeline"),
+    "stage": N_("Stage"),
+    "probability": N_("Win probability"),
+    "deals": N_("Deals"),
+    "amount": N_("Amount"),
+    "weighted_amount": N_("Weighted amount"),
+    "measure": N_("Measure"),
+    "value": N_("Value"),
+    "won_deals": N_("Won deals"),
+    "mean_days": N_("Mean days"),
+    "median_days": N_("Median days"),
+    "industry": N_("Industry"),
+    "region": N_("Region"),
+    "source": N_("Source"),
+    "level": N_("Level"),
+    "days_without_follow_up": N_("Days without a follow-up"),
+    "customers": N_("Customers"),
+}
 # name -> (chart type, label column, value columns); deal_cycle is a table only.
 CHARTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "new_customers": ("bar", "", ("new_customers", "total_customers")),
@@ -63,7 +95,7 @@ def _spec(name: str, data: Dataset, gettext: Any) -> str | None:
         return None
     kind, x, values = CHARTS[name]
     labels = [str(v) if v not in ("", None) else gettext(NOT_SET) for v in data.column(x or data.columns[0])]
-    sets = [{"label": v.replace("_", " "), "data": data.column(v)} for v in values]
+    sets = [{"label": gettext(COLUMN_NAMES.get(v, v)), "data": data.column(v)} for v in values]
     return json.dumps({"type": kind, "labels": labels, "datasets": sets})
 
 
@@ -128,4 +160,5 @@ def sales_reports_page(request: Request, user: WebUser) -> Response:
         not_set=NOT_SET,
         error=error,
         names=list(REPORTS),
+        column_names=COLUMN_NAMES,
     )
