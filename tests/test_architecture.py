@@ -28,6 +28,7 @@ DOMAINS = {
     "segments",
     "sales",
     "journeys",
+    "destinations",
 }
 INTERFACES = {"api", "web", "cli"}
 FRAMEWORKS = ("fastapi", "starlette", "uvicorn", "typer", "rich", "jinja2")

@@ -27,6 +27,7 @@ from threadline.api import (
     consents,
     contact_plans,
     conversations,
+    destinations,
     errors,
     follow_ups,
     golden,
@@ -64,6 +65,7 @@ from threadline.web import (
     consent_pages,
     contact_plan_pages,
     customer_pages,
+    destination_pages,
     duplicate_pages,
     golden_pages,
     inbox_pages,
@@ -147,6 +149,8 @@ ROUTERS = (
     sales_pages.router,
     contact_plans.router,
     contact_plan_pages.router,
+    destinations.router,
+    destination_pages.router,
 )
 
 

@@ -228,6 +228,22 @@ class Settings(BaseSettings):
         "(X-Threadline-Signature); needed when a *_WEBHOOK_URL is set. From the environment only.",
     )
 
+    # Destinations: webhooks that receive events and segment changes (docs/destinations.md).
+    destination_max_attempts: int = Field(
+        6,
+        ge=1,
+        le=20,
+        description="How many times a delivery to a destination is tried before it is dead-lettered; "
+        "retries wait 1 min, 5 min, 30 min, 2 h, then 12 h. Dead letters can be retried by hand.",
+    )
+    destination_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="How long one delivery to a destination may take to connect and answer, in seconds; "
+        "a slower answer counts as a failure and is retried.",
+    )
+
     # Inbound email (threadline.service, docs/service.md#email-channel).
     smtp_inbound_port: int = Field(
         0,

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from threadline.config import Settings
+from threadline.destinations import forward_events
 from threadline.identity import IdentityGraph, StitchCause, lock_key, priority
 from threadline.ingest.live import live_feed
 from threadline.ingest.messages import (
@@ -277,6 +278,9 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
     insert_rows(conn, Event, events)
     insert_rows(conn, TraitChange, history)
     insert_rows(conn, ConsentRecord, consents)
+    # Destinations (webhooks) get the stored events: delivery rows and their job in this transaction, so a
+    # delivery exists exactly when its event does; the worker sends them (docs/destinations.md).
+    forward_events(conn, events, sources={s.source.id: s.source.name for s in submissions}, now=now)
     # Segments re-evaluate the customers touched (docs/segments.md): one job per batch, queued in the
     # batch's transaction so it exists exactly when the events do. Only when some segment is active (one
     # read of a small table): a workspace without segments should not fill the job queue; a segment

@@ -215,6 +215,16 @@ def journeys_run(
     return run_journeys(db, settings, now=clock())
 
 
+def destinations_deliver(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Send queued deliveries to destinations (webhooks); failures get a follow-up job with their own
+    backoff (threadline.destinations), so this job itself only fails on a database error."""
+    from threadline.destinations import deliver
+
+    return deliver(db, settings, payload.get("deliveries", []), clock=clock)
+
+
 _KINDS: dict[str, Handler] = {
     "resolve": resolve,
     "prune-jobs": prune_jobs,
@@ -236,6 +246,7 @@ _KINDS: dict[str, Handler] = {
     "sales.pool": sales_pool,
     "sales.digest": sales_digest,
     "journeys.run": journeys_run,
+    "destinations.deliver": destinations_deliver,
 }
 
 

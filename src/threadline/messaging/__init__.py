@@ -25,6 +25,8 @@ from threadline.messaging.outbox import (
     send_decisions,
     send_message,
 )
+from threadline.messaging.providers import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from threadline.messaging.providers import sign as sign_webhook
 from threadline.messaging.rendering import InvalidTemplate, render
 from threadline.messaging.staff_mail import send_staff_email
 from threadline.messaging.timeline import EVENT_NAMES, SOURCE_NAME
@@ -41,8 +43,10 @@ __all__ = [
     "SENDING",
     "SENDING_DISABLED",
     "SENT",
+    "SIGNATURE_HEADER",
     "SOURCE_NAME",
     "STATUSES",
+    "TIMESTAMP_HEADER",
     "DeliveryDeferred",
     "InvalidTemplate",
     "MessageView",
@@ -52,4 +56,5 @@ __all__ = [
     "send_decisions",
     "send_message",
     "send_staff_email",
+    "sign_webhook",
 ]

@@ -25,6 +25,8 @@ from threadline.storage.models import (
     Conversation,
     ConversationMessage,
     Deal,
+    Destination,
+    DestinationDelivery,
     Event,
     EventSentiment,
     FollowUp,
@@ -81,6 +83,7 @@ NO_CUSTOMER_DATA = {
     "deal_stage_history": "stage keys, times and the staff member who moved the deal",
     "journeys": "journey definitions: triggers, steps and message templates",
     "contact_plans": "plan definitions: goal, channel, window, content (its audience: contact_plan_members)",
+    "destinations": "webhook URLs, filters and signing secrets (the payloads: destination_deliveries)",
 }
 
 
@@ -666,6 +669,23 @@ HOLDERS: tuple[Holder, ...] = (
             OutboundMessage.sent_at,
         ).order_by(OutboundMessage.created_at, OutboundMessage.id),
         "messages",
+    ),
+    # What was forwarded about the person to destinations (webhooks): the recipients are theirs to know;
+    # the payloads are copies of their events, deleted with them (docs/destinations.md).
+    _of_person(
+        "destination_deliveries",
+        DestinationDelivery,
+        select(
+            Destination.name.label("destination"),
+            DestinationDelivery.kind,
+            DestinationDelivery.name,
+            DestinationDelivery.status,
+            DestinationDelivery.created_at,
+            DestinationDelivery.delivered_at,
+        )
+        .join(Destination, Destination.id == DestinationDelivery.destination_id)
+        .order_by(DestinationDelivery.id),
+        "forwarded",
     ),
     # Attachments and messages before their conversations: they point at them.
     Holder("attachments", _export_attachments, _erase_attachments),

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from threadline.config import Settings
+from threadline.destinations import forward_segment_changes
 from threadline.ingest import ingest, internal_source
 from threadline.segments.catalog import SegmentNotFound, compiler_for
 from threadline.storage import Database
@@ -173,6 +174,9 @@ def _apply(
             ]
             if rows:
                 session.execute(insert(SegmentMembership), rows)
+                # Destinations hear of it with the row, in its transaction (docs/destinations.md).
+                joined = [str(row["profile_id"]) for row in rows]
+                forward_segment_changes(session.connection(), segment_id, name, joined, "entered", now=now)
     for chunk in _chunks(sorted(leaving)):
         _record(db, settings, source, segment_id, name, chunk, EXITED, leaving, now)
         with db.write() as session:
@@ -181,6 +185,7 @@ def _apply(
                     SegmentMembership.segment_id == segment_id, SegmentMembership.profile_id.in_(chunk)
                 )
             )
+            forward_segment_changes(session.connection(), segment_id, name, chunk, "left", now=now)
 
 
 def _record(

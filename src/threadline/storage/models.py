@@ -1110,3 +1110,63 @@ class ContactCard(Base):
     effective: Mapped[bool] = mapped_column(Boolean)
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1-5
     feedback: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --- sales admin (migration 0020): new sales models go below this line ---
+
+
+# --- destinations (migration 0021): new destination models go below this line ---
+
+
+class Destination(Base):
+    """A webhook that receives events and segment changes (threadline.destinations). The signing
+    secret is kept as it is, not hashed: every delivery is signed with it. It is shown once."""
+
+    __tablename__ = "destinations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    # What it receives: {"events", "event_types", "segments", "segment_changes"} (destinations/catalog.py).
+    filters: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    signing_secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(Integer, nullable=True)  # staff user, or NULL
+
+
+class DestinationDelivery(Base):
+    """One payload for one destination and its attempts: the delivery log. The payload is the
+    customer's event, personal data, erased with the person."""
+
+    __tablename__ = "destination_deliveries"
+    __table_args__ = (
+        Index("ix_destination_deliveries_destination", "destination_id", "status", "id"),
+        Index("ix_destination_deliveries_profile", "profile_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="CASCADE"))
+    profile_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # NULL: a test event
+    kind: Mapped[str] = mapped_column(String(20))  # event | segment_entered | segment_left | test
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)  # event name or type, for the page
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(10))  # pending | sending | delivered | failed | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+
+# --- message tracking (migration 0022): new messaging models go below this line ---
+
+
+# --- rollups (migration 0023): new analytics rollup models go below this line ---
+
+
+# --- SLA pause (migration 0024): new service models go below this line ---
