@@ -281,3 +281,46 @@ def test_an_agent_logs_a_call_on_the_page(db: Database, http: httpx.Client) -> N
     )
     assert logged_event["properties"]["duration_seconds"] == 90
     assert logged_event["properties"]["agent"] == "agent@example.com"
+
+
+def test_a_reply_stored_by_another_server_process_reaches_the_stream(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream's process never hears of a reply another process stored (its in-memory streams are its
+    own, so publishing is switched off here to be that other process): the stream finds it in the
+    database within THREADLINE_CHAT_POLL_SECONDS."""
+    from tests.conftest import LiveServer
+    from threadline.service import chat_streams
+
+    quick = settings.model_copy(update={"chat_poll_seconds": 0.2})
+    write_key = make_source(db, "website", "web").write_key
+    with LiveServer(quick, db) as live, httpx.Client(base_url=live.url, timeout=20) as http:
+        chat = http.post("/chat/sessions", json={"writeKey": write_key}).json()
+        path = f"/chat/sessions/{chat['session_id']}"
+        body = {"writeKey": write_key, "secret": chat["secret"], "anonymousId": "anon-3", "text": "Anyone?"}
+        assert http.post(f"{path}/messages", json=body).status_code == 201
+        with db.read() as session:
+            conversation_id = session.scalar(select(Conversation.id).where(Conversation.channel == "chat"))
+        params = {"writeKey": write_key, "secret": chat["secret"]}
+        with http.stream("GET", f"{path}/events", params=params) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "event: history"
+            next(lines)
+            monkeypatch.setattr(chat_streams, "publish", lambda *_: None)
+            reply(
+                db,
+                settings,
+                SYSTEM,
+                conversation_id,
+                body_text="Yes, here",
+                author_user_id=None,
+                now=utcnow(),
+            )
+            received: list[str] = []
+            for line in lines:  # the stream never ends: read until the message came (or the timeout)
+                if line.startswith(("event: ", "data: ")):
+                    received.append(line)
+                if len(received) == 2:
+                    break
+    assert received[0] == "event: message"
+    assert json.loads(received[1].removeprefix("data: "))["text"] == "Yes, here"

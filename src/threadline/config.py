@@ -212,6 +212,13 @@ class Settings(BaseSettings):
         description="URL Threadline POSTs outbound WhatsApp messages to; empty means WhatsApp sending is "
         "disabled.",
     )
+    chat_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="How often an open web chat stream also reads the database for replies stored by "
+        "another server process, in seconds (replies stored by its own process arrive at once).",
+    )
     wechat_webhook_url: str = Field(
         "",
         description="URL Threadline POSTs outbound WeChat messages to; empty means WeChat sending is "

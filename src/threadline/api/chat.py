@@ -23,7 +23,14 @@ from threadline.api.errors import error_response
 from threadline.api.responses import JSONResponse
 from threadline.errors import Invalid
 from threadline.ingest import SourceInfo
-from threadline.service import chat_history, chat_streams, check_chat_session, open_chat_session, receive_chat
+from threadline.service import (
+    chat_history,
+    chat_lines_after,
+    chat_streams,
+    check_chat_session,
+    open_chat_session,
+    receive_chat,
+)
 
 router = APIRouter(tags=["chat"])
 
@@ -125,17 +132,30 @@ async def get_events(session_id: str, request: Request, writeKey: str = "", secr
         # Subscribed before the history is read, so a reply stored in between is not missed (the
         # widget drops lines it already shows, by id).
         stream = chat_streams.subscribe(session_id, asyncio.get_running_loop())
+        poll = app.state.settings.chat_poll_seconds
         try:
             history = await run_in_threadpool(chat_history, app.state.db, session_id)
             yield _event("history", [line.as_dict() for line in history])
+            seen = max((line.id for line in history), default=0)
+            quiet = 0.0
             while True:
                 try:
-                    line = await asyncio.wait_for(stream.queue.get(), KEEPALIVE_SECONDS)
+                    line = await asyncio.wait_for(stream.queue.get(), poll)
                 except TimeoutError:
                     if await request.is_disconnected():
                         return
-                    yield b": keep-alive\n\n"
+                    # Replies another server process stored: this one's queue never hears of them.
+                    missed = await run_in_threadpool(chat_lines_after, app.state.db, session_id, seen)
+                    for found in missed:
+                        seen = max(seen, found.id)
+                        yield _event("message", found.as_dict())
+                    quiet = 0.0 if missed else quiet + poll
+                    if quiet >= KEEPALIVE_SECONDS:
+                        quiet = 0.0
+                        yield b": keep-alive\n\n"
                     continue
+                seen = max(seen, int(line["id"]))
+                quiet = 0.0
                 yield _event("message", line)
         finally:
             chat_streams.unsubscribe(stream)

@@ -9,11 +9,11 @@ Messages come in through `receive_inbound` (channel "chat"), identified by the t
 and, when the visitor gave it, their email: so a customer who wrote by email and then chats with the
 same address is one person with both conversations.
 
-`chat_streams` pushes agents' replies to the widgets' event streams. It is per process, in memory,
-like the Sources debugger's feed (threadline.ingest.live): with several server processes, a reply
-reaches a widget only when its stream is served by the process that stored the reply; the widget
-reloads the history whenever its stream reconnects, so nothing is lost, only late. Sticky sessions,
-or a shared broker, are for deployments with several processes.
+`chat_streams` pushes agents' replies to the widgets' event streams at once when the reply is stored by
+the process serving the stream (in memory, like the Sources debugger's feed). With several server
+processes a reply may be stored by another one, so each open stream also reads `chat_lines_after` its
+last line every THREADLINE_CHAT_POLL_SECONDS: one indexed query per open chat, no broker to run. The
+widget drops lines it already shows (by id), so a line found both ways is shown once.
 """
 
 from __future__ import annotations
@@ -136,22 +136,35 @@ def receive_chat(
 
 def chat_history(db: Database, session_id: str) -> list[ChatLine]:
     """The session's lines, oldest first: the visitor's and the agents' replies, never internal notes."""
+    return _lines(db, session_id)
+
+
+def chat_lines_after(db: Database, session_id: str, after_id: int) -> list[ChatLine]:
+    """The session's lines stored after line `after_id` (ids grow), oldest first: what a stream served by
+    one process has not seen when another process stored it."""
+    return _lines(db, session_id, after_id)
+
+
+def _lines(db: Database, session_id: str, after_id: int | None = None) -> list[ChatLine]:
+    query = (
+        select(
+            ConversationMessage.id,
+            ConversationMessage.direction,
+            ConversationMessage.body_text,
+            ConversationMessage.created_at,
+        )
+        .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
+        .where(
+            Conversation.channel == CHAT,
+            Conversation.thread_key == session_id,
+            ConversationMessage.direction.in_((IN, OUT)),
+        )
+        .order_by(ConversationMessage.created_at, ConversationMessage.id)
+    )
+    if after_id is not None:
+        query = query.where(ConversationMessage.id > after_id)
     with db.read() as session:
-        rows = session.execute(
-            select(
-                ConversationMessage.id,
-                ConversationMessage.direction,
-                ConversationMessage.body_text,
-                ConversationMessage.created_at,
-            )
-            .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
-            .where(
-                Conversation.channel == CHAT,
-                Conversation.thread_key == session_id,
-                ConversationMessage.direction.in_((IN, OUT)),
-            )
-            .order_by(ConversationMessage.created_at, ConversationMessage.id)
-        ).all()
+        rows = session.execute(query).all()
     return [ChatLine(i, d, t or "", at) for i, d, t, at in rows]
 
 
