@@ -19,10 +19,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from threadline.analytics.evaluation import precision_recall_at_k
 from threadline.analytics.recommendations import (
     PURCHASE,
     ItemItemModel,
-    Recommendation,
     RecommendationSettings,
 )
 
@@ -31,15 +31,6 @@ from common import machine_facts, table, write_section
 from shopper_generator import START, generate_shoppers
 
 DAYS, HELD_OUT_DAYS, K = 240, 30, 10
-
-
-def evaluate(picks: dict[str, list[Recommendation]], truth: dict[str, set[str]]) -> tuple[float, float]:
-    precision = recall = 0.0
-    for profile, bought in truth.items():
-        hits = len({p.product for p in picks[profile][:K]} & bought)
-        precision += hits / K
-        recall += hits / len(bought)
-    return precision / len(truth), recall / len(truth)
 
 
 def main() -> None:
@@ -72,14 +63,14 @@ def main() -> None:
     picks = model.recommend(customers, K)
     answer = time.perf_counter() - started
     # The baseline: the same most-bought list for everyone, less what each already bought.
-    baseline = {p: popular._top(popular.popularity * 0, popular.customers.get(p), K) for p in customers}
+    baseline = {p: popular.popular_for(p, K) for p in customers}
     no_decay = ItemItemModel(train, now=cutoff, settings=replace(settings, half_life_days=1e9)).recommend(
         customers, K
     )
     results = [
-        ("popularity (most bought, last 90 days)", evaluate(baseline, truth)),
-        ("item-item cosine, no recency decay", evaluate(no_decay, truth)),
-        ("item-item cosine (shipped)", evaluate(picks, truth)),
+        ("popularity (most bought, last 90 days)", precision_recall_at_k(baseline, truth)),
+        ("item-item cosine, no recency decay", precision_recall_at_k(no_decay, truth)),
+        ("item-item cosine (shipped)", precision_recall_at_k(picks, truth)),
     ]
     base_precision = results[0][1][0]
     rows = [(name, f"{p:.4f}", f"{r:.4f}", f"{p / base_precision:.2f}x") for name, (p, r) in results]

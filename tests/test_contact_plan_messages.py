@@ -1,19 +1,18 @@
 """Email contact plans: the plan's content goes to its audience through messaging (consent decides, once
 per customer, within the window), a real SMTP server (aiosmtpd) receives it, and the plan counts it."""
 
+# ruff: noqa: F811  (pytest fixtures imported from other test modules are parameters here)
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer
 from tests.factories import SYSTEM
 from tests.test_contact_plans import T0, WINDOW, owned, people, plan_args  # noqa: F401
-from tests.test_messaging import Mailbox, with_relay
+from tests.test_messaging import Mailbox, mailbox, with_relay  # noqa: F401  (a fixture)
 from tests.test_web_pages import csrf_of, sign_in
 from threadline.accounts import create_token, viewer_for
 from threadline.config import Settings
@@ -26,17 +25,6 @@ from threadline.storage import Database
 DURING = T0 + timedelta(days=1)
 
 
-@pytest.fixture
-def sink() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
-
-
 def consent(db: Database, profile_id: str, status: str = "granted") -> None:
     record_consent(db, SYSTEM, profile_id, [statement("marketing", "email", status)], source="test", now=T0)
 
@@ -44,10 +32,10 @@ def consent(db: Database, profile_id: str, status: str = "granted") -> None:
 def test_an_email_plan_sends_its_content_once_to_those_who_agreed(
     db: Database,
     settings: Settings,
-    people: dict[str, int],  # noqa: F811
-    sink: tuple[Mailbox, int],
+    people: dict[str, int],
+    mailbox: tuple[Mailbox, int],
 ) -> None:
-    box, port = sink
+    box, port = mailbox
     relay = with_relay(settings, port)
     ann = owned(db, relay, "ann@shop.example", people["agent"])
     bob = owned(db, relay, "bob@shop.example", people["agent"])
@@ -86,7 +74,7 @@ def test_an_email_plan_sends_its_content_once_to_those_who_agreed(
 def test_only_message_channels_with_content_inside_the_window(
     db: Database,
     settings: Settings,
-    people: dict[str, int],  # noqa: F811
+    people: dict[str, int],
 ) -> None:
     ann = owned(db, settings, "ann@shop.example", people["agent"])
     admin = viewer_for(db, people["admin"], "admin")
@@ -111,7 +99,7 @@ def test_only_message_channels_with_content_inside_the_window(
 def test_the_api_and_the_page_send_and_count(
     db: Database,
     settings: Settings,
-    people: dict[str, int],  # noqa: F811
+    people: dict[str, int],
 ) -> None:
     ann = owned(db, settings, "ann@shop.example", people["agent"])
     consent(db, ann)

@@ -1,22 +1,20 @@
 """Scheduled Insight reports: each recipient's copy once a week at its hour in their time zone, through a
 real SMTP server (aiosmtpd), with the figures of their own data scope; the settings page."""
 
+# ruff: noqa: F811  (pytest fixtures imported from other test modules are parameters here)
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 
-from tests.conftest import free_port
 from tests.test_insight import shop  # noqa: F401  (the hand-made data set, a fixture)
-from tests.test_messaging import Mailbox, with_relay
+from tests.test_messaging import Mailbox, mailbox, with_relay  # noqa: F401  (a fixture)
 from tests.test_web_pages import csrf_of, sign_in
 from threadline.accounts import list_users
 from threadline.analytics import list_report_schedules, save_report_schedule, send_scheduled_reports
@@ -26,17 +24,6 @@ from threadline.jobs import Worker, schedules_for
 from threadline.storage import Database
 
 MONDAY = datetime(2024, 4, 1)  # the report covers March 2024 (31 days up to yesterday)
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
 
 
 def user_ids(db: Database) -> dict[str, int]:
@@ -51,9 +38,9 @@ def test_each_recipient_gets_their_own_scope_once_a_week_at_their_hour(
     db: Database,
     settings: Settings,
     shop: dict[str, Any],
-    sink: tuple[Mailbox, int],  # noqa: F811
+    mailbox: tuple[Mailbox, int],
 ) -> None:
-    box, port = sink
+    box, port = mailbox
     relay = with_relay(settings, port).model_copy(update={"timezone": "UTC"})
     users = user_ids(db)
     save_report_schedule(
@@ -97,13 +84,13 @@ def test_a_recipient_in_shanghai_gets_it_at_eight_there(
     db: Database,
     settings: Settings,
     shop: dict[str, Any],
-    sink: tuple[Mailbox, int],  # noqa: F811
+    mailbox: tuple[Mailbox, int],
 ) -> None:
     from sqlalchemy import update
 
     from threadline.storage.models import User
 
-    box, port = sink
+    box, port = mailbox
     relay = with_relay(settings, port).model_copy(update={"timezone": "UTC"})
     users = user_ids(db)
     with db.write() as session:
@@ -118,7 +105,7 @@ def test_a_recipient_in_shanghai_gets_it_at_eight_there(
     assert [rcpt for rcpt, _ in box.received] == [["agent@example.com"]]
 
 
-def test_bad_schedules_name_the_field(db: Database, shop: dict[str, Any]) -> None:  # noqa: F811
+def test_bad_schedules_name_the_field(db: Database, shop: dict[str, Any]) -> None:
     admin = user_ids(db)["admin@example.com"]
     good: dict[str, Any] = {"name": "R", "pages": ["overview"], "recipients": [admin], "weekday": 0}
     good["hour"] = 8
@@ -138,7 +125,7 @@ def test_bad_schedules_name_the_field(db: Database, shop: dict[str, Any]) -> Non
     assert list_report_schedules(db) == []
 
 
-def test_the_settings_page(http: httpx.Client, db: Database, shop: dict[str, Any]) -> None:  # noqa: F811
+def test_the_settings_page(http: httpx.Client, db: Database, shop: dict[str, Any]) -> None:
     users = user_ids(db)
     sign_in(http)
     page = http.get("/settings/reports")

@@ -130,9 +130,11 @@ def evaluate_clv(db: Database, *, now: datetime, holdout_days: int) -> dict[str,
     }
 
 
-def _precision_recall(
+def precision_recall_at_k(
     picks: dict[str, list[Recommendation]], truth: dict[str, set[str]]
 ) -> tuple[float, float]:
+    """Mean precision@K and recall@K over the customers in `truth` (what each bought after the cutoff
+    that they had not bought before); bench/recommendations.py reports the same measure."""
     precision = recall = 0.0
     for profile_id, bought in truth.items():
         hits = len({p.product for p in picks[profile_id][:K]} & bought)
@@ -161,8 +163,8 @@ def evaluate_recommendations(db: Database, *, now: datetime, holdout_days: int) 
     popular = ItemItemModel([i for i in train if i.kind == PURCHASE], now=cutoff, settings=settings)
     # The baseline: the same most-bought list for everyone, less what each already bought.
     baseline = {p: popular.popular_for(p, K) for p in customers}
-    precision, recall = _precision_recall(model.recommend(customers, K), truth)
-    base_precision, base_recall = _precision_recall(baseline, truth)
+    precision, recall = precision_recall_at_k(model.recommend(customers, K), truth)
+    base_precision, base_recall = precision_recall_at_k(baseline, truth)
     return {
         "cutoff": cutoff,
         "test_customers": len(customers),
