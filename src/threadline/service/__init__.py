@@ -53,6 +53,7 @@ from threadline.service.conversations import (
     STATUSES,
     InboundAttachment,
     Received,
+    inbound_event_message_id,
     receive_inbound,
     source_name,
 )
@@ -235,6 +236,7 @@ __all__ = [
     "get_conversation",
     "get_policy",
     "get_thresholds",
+    "inbound_event_message_id",
     "list_conversations",
     "list_policies",
     "log_call",

@@ -113,6 +113,13 @@ def header_id(value: str | None) -> str | None:
     return text[:MAX_HEADER]
 
 
+def inbound_event_message_id(channel: str, message_id_header: str) -> str:
+    """The messageId of the timeline event of a customer's inbound message with this (normalised)
+    Message-ID: how sentiment scoring finds the event of a message whose text stays in the conversation."""
+    digest = hashlib.sha256(f"{channel}:{message_id_header}".encode()).hexdigest()[:40]
+    return f"service-in-{digest}"
+
+
 def _event(
     channel: str,
     identifiers: Mapping[str, str],
@@ -123,12 +130,10 @@ def _event(
 ) -> dict[str, Any]:
     # The event's messageId comes from the channel's own message id, so a relay delivering the same
     # email twice is a duplicate the write path drops.
-    key = message_id_header or uuid.uuid4().hex
-    digest = hashlib.sha256(f"{channel}:{key}".encode()).hexdigest()[:40]
     event: dict[str, Any] = {
         "type": "track",
         "event": RECEIVED_EVENTS.get(channel, "Message Received"),
-        "messageId": f"service-in-{digest}",
+        "messageId": inbound_event_message_id(channel, message_id_header or uuid.uuid4().hex),
         "timestamp": at.isoformat() + "Z",
         "properties": {"channel": channel, "subject": subject or "", "attachments": attachments},
     }

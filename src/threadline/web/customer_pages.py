@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from threadline.accounts import UserInfo, Viewer, list_users, viewer_for
+from threadline.analytics import event_scores
 from threadline.config import CHANNELS
 from threadline.errors import Conflict, Forbidden, Invalid, NotFound
 from threadline.identity import get_merge, unmerge
@@ -251,6 +252,7 @@ def customer(
         masked=not disclosure.reveal,
         rule_names=RULE_NAMES,
         timeline=timeline,
+        sentiments=event_scores(db, [e["id"] for e in timeline["events"]]),
         channel=channel,
         type=type,
         cursor=cursor,
@@ -352,6 +354,7 @@ def customer_timeline(
         user=user,
         profile_id=timeline["profile_id"],
         timeline=timeline,
+        sentiments=event_scores(db, [e["id"] for e in timeline["events"]]),
         channel=channel,
         type=type,
         cursor=cursor,

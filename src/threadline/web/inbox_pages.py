@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from threadline.accounts import UserInfo, Viewer, list_teams, list_users, viewer_for
+from threadline.analytics import message_scores
 from threadline.api.conversations import attachment_response
 from threadline.errors import Forbidden, Invalid
 from threadline.privacy import Actor, consent_state, disclosure_for, record
@@ -182,6 +183,7 @@ def _conversation_page(
     side = _side_panel(request, db, viewer, conversation.profile_id)
     staff = [u for u in list_users(db) if u.is_active and u.role != "analyst"]
     typing = typing_registry(request).others(conversation.id, user.id)
+    inbound = {e.id: e.message_id_header for e in detail.entries if e.direction == "in"}
     return render(
         request,
         "inbox_conversation.html",
@@ -189,6 +191,7 @@ def _conversation_page(
         user=user,
         c=conversation,
         entries=detail.entries,
+        sentiments=message_scores(db, conversation.channel, inbound),
         side=side,
         staff=staff,
         teams=list_teams(db),

@@ -26,6 +26,7 @@ from threadline.analytics import (
     funnel_steps,
     page_datasets,
     report_datasets,
+    sentiment_dataset,
 )
 from threadline.errors import Invalid
 from threadline.web.downloads import MEDIA, dataset_file
@@ -61,6 +62,7 @@ TITLES = {
     "consistency_by_customer_age": N_("Experience of new and long-standing customers"),
     "consistency_by_tier": N_("Experience by tier"),
     "consistency_by_team": N_("Experience by team"),
+    "sentiment_by_channel": N_("Sentiment of customers' words by channel"),
     "portrait_favourite_channel": N_("Favourite channel"),
     "portrait_price_sensitivity": N_("Price sensitivity"),
     "portrait_purchase_frequency": N_("Purchase frequency"),
@@ -86,6 +88,9 @@ COLUMN_NAMES = {
     "cac": N_("CAC"),
     "experience": N_("Experience (0-100)"),
     "retained_share": N_("Retained"),
+    "negative_share": N_("Negative"),
+    "neutral_share": N_("Neutral"),
+    "positive_share": N_("Positive"),
 }
 MEASURE_NAMES = {
     "total": N_("Total"),
@@ -150,6 +155,7 @@ CHARTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "consistency_by_customer_age": ("bar", "group", ("experience",)),
     "consistency_by_tier": ("bar", "group", ("experience",)),
     "consistency_by_team": ("bar", "group", ("experience",)),
+    "sentiment_by_channel": ("bar", "channel", ("negative_share", "neutral_share", "positive_share")),
 }
 PIVOTS = {"surveys": ("month", "survey", "value"), "funnel": ("event", "channel", "customers")}
 KPIS = ("customers", "revenue", "churn")
@@ -202,7 +208,8 @@ def _page(request: Request, user: UserInfo, page: str) -> Response:
         filters = filters_from(params, today)
         if page == "consistency":
             report = consistency_report(db, viewer, filters)
-            datasets = report_datasets(report)
+            sentiment = sentiment_dataset(db, viewer, filters)
+            datasets = {**report_datasets(report), sentiment.name: sentiment}
         else:
             datasets = page_datasets(db, viewer, page, filters, params)
     except Invalid as problem:
