@@ -17,6 +17,8 @@ PUBLIC = {
     "/healthz",  # says only that the database answers
     "/invite/{token}",  # the signed link is the credential
     "/unsubscribe/{token}",  # the signed link is the credential; mail clients post it (RFC 8058)
+    "/email/open/{token}.gif",  # the signed token is the credential; the same GIF for any token
+    "/email/click/{token}",  # the signed token is the credential; goes only to a link in the message
     "/survey/{token}",  # the random link is the credential: customers answer without an account
     "/survey/{token}/thanks",  # says only "thank you" for a valid link
     "/preferences",  # choosing a language before signing in; no data

@@ -142,7 +142,7 @@ def test_a_granted_sms_is_posted_once_signed(
     [(headers, body)] = box.posts
     assert json.loads(body) == {
         "to": "+8613800138000",
-        "text": "你好 安，新品上市。",
+        "text": "你好 安，新品上市。\n回复退订不再接收",  # a marketing text: the opt-out footer
         "channel": "sms",
         "message_id": f"threadline-{message_id}",
     }

@@ -1,6 +1,6 @@
 """Routing new conversations to a team and an agent (threadline.service.routing) on both databases:
-rules by channel, keyword and tier, round-robin and least-loaded, away agents, validation, the admin
-page and REST; and the open deals in the inbox's 360 side panel."""
+rules by channel, keyword, tier and customer segment, round-robin and least-loaded, away agents,
+validation, the admin page and REST; and the open deals in the inbox's 360 side panel."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.factories import make_source, make_token, send
+from tests.factories import SYSTEM, make_source, make_token, send
 from tests.test_service_email import sign_in
 from threadline.accounts import create_team, set_user_team, viewer_for
 from threadline.config import Settings
 from threadline.errors import Invalid
 from threadline.sales import convert_lead, create_record
+from threadline.segments import create_segment, recompute
 from threadline.service import (
     Received,
     away_agents,
@@ -130,6 +131,41 @@ def test_vip_customers_go_to_the_vip_team_by_tier(db: Database, settings: Settin
     # Not a VIP: the language rule, from the message's Chinese.
     assert placed(db, write(db, settings, text="我的订单发货了吗？"))[0] == desk.teams["Support"]
     assert placed(db, write(db, settings, text="Is my order shipped?")) == (None, None)
+
+
+def identify(db: Database, settings: Settings, user_id: str, **traits: Any) -> None:
+    shop = make_source(db, f"shop-{next(_numbers)}")
+    send(db, settings, shop, {"type": "identify", "userId": user_id, "traits": traits})
+
+
+def test_a_customer_in_a_segment_goes_to_the_segments_team(
+    db: Database, settings: Settings, desk: Desk
+) -> None:
+    plan = {"type": "trait", "key": "plan", "op": "eq", "value": "enterprise"}
+    enterprise = create_segment(db, SYSTEM, name="Enterprise", definition=plan, now=T0)
+    desk.rules(
+        {"segment_ids": [enterprise.id], "team_id": desk.teams["VIP"], "name": "Enterprise desk"},
+        {"team_id": desk.teams["Support"]},  # everyone else
+    )
+    identify(db, settings, "u-ent", email="ent@example.com", plan="enterprise")
+    identify(db, settings, "u-free", email="free@example.com", plan="free")
+    assert recompute(db, enterprise.id, now=T0, settings=settings).members == 1
+
+    member = write(db, settings, email="ent@example.com", text="Our SSO is down")
+    assert placed(db, member) == (desk.teams["VIP"], desk.ids["v1"])
+    # The same words from a customer outside the segment: the next rule.
+    assert (
+        placed(db, write(db, settings, email="free@example.com", text="Our SSO is down"))[0]
+        == (desk.teams["Support"])
+    )
+    # By email too, and in Chinese: the segment is the customer's, whatever the channel or words.
+    by_email = write(db, settings, channel="email", email="ent@example.com", subject="发票", text="请开发票")
+    assert placed(db, by_email)[0] == desk.teams["VIP"]
+
+    # Downgraded and recomputed: out of the segment, so a new conversation is the Support team's.
+    identify(db, settings, "u-ent", plan="free")
+    assert recompute(db, enterprise.id, now=T0, settings=settings).members == 0
+    assert placed(db, write(db, settings, email="ent@example.com"))[0] == desk.teams["Support"]
 
 
 def test_round_robin_cycles_the_agents_in_order_skipping_the_away(

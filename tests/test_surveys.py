@@ -96,7 +96,7 @@ def test_a_resolved_conversation_gets_a_csat_survey_by_email_and_the_answer_land
     clock = MovableClock(T0 + timedelta(minutes=5))
     profile = customer(db, mail, "u-1", "ann@example.com")
     conversation_id = resolved_conversation(db, profile, at=T0)
-    resolved_conversation(db, profile, at=T0, channel="chat")  # no outbound chat yet: no survey
+    resolved_conversation(db, profile, at=T0, channel="chat")  # no chat session to post it in
 
     assert send_due_surveys(db, mail, now=clock()) == {"due": 1, "sent": 1}
     assert send_due_surveys(db, mail, now=clock())["due"] == 0  # once per resolution

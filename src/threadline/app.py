@@ -49,6 +49,7 @@ from threadline.api import (
     service,
     service_webhooks,
     tokens,
+    wukong,
 )
 from threadline.api.rate_limits import ingestion_buckets, sign_in_buckets
 from threadline.api.responses import JSONResponse
@@ -86,6 +87,8 @@ from threadline.web import (
     service_pages,
     source_pages,
     team_pages,
+    tracking_pages,
+    wukong_pages,
 )
 from threadline.web.security_headers import SecurityHeaders
 from threadline.web.session import LoginRequired
@@ -130,6 +133,7 @@ ROUTERS = (
     audit_pages.router,
     consent_pages.router,
     message_pages.router,
+    tracking_pages.router,
     inbox_pages.router,
     call_pages.router,
     insight_pages.router,
@@ -147,6 +151,8 @@ ROUTERS = (
     sales_report_pages.router,
     sales.router,
     sales_pages.router,
+    wukong.router,
+    wukong_pages.router,
     contact_plans.router,
     contact_plan_pages.router,
     destinations.router,

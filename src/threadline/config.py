@@ -6,11 +6,16 @@ Every field carries a description: `threadline config` prints them and docs/conf
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Messaging's pacing settings (threadline.messaging.quiet_hours, .frequency_caps read them the same way).
+_QUIET_HOURS = re.compile(r"((?:[01]\d|2[0-3]):[0-5]\d)-((?:[01]\d|2[0-3]):[0-5]\d)")
+_FREQUENCY_CAP = re.compile(r"(\d{1,4})/(\d{1,4})d")
 
 CHANNELS = ("web", "app", "store", "call_center", "email", "sms", "social", "chat", "other")
 
@@ -199,6 +204,26 @@ class Settings(BaseSettings):
         description="Base URL customers reach this Threadline at (e.g. https://crm.shop.example), for links "
         "in messages such as unsubscribe links; needed when THREADLINE_SMTP_HOST is set.",
     )
+    email_tracking: bool = Field(
+        True,
+        description="Track email opens (a 1x1 image) and link clicks (links go through a signed redirect "
+        "at THREADLINE_PUBLIC_URL), as Email Opened and Email Link Clicked on the timeline, for customers "
+        "who granted analytics consent by email; off sends links as written and records no open or click.",
+    )
+    quiet_hours: str = Field(
+        "",
+        description="When marketing, analytics and personalisation messages are held, in each customer's "
+        "local time (their timezone trait, else THREADLINE_TIMEZONE), as HH:MM-HH:MM (e.g. 21:00-08:00); "
+        "one asked for inside them goes out when they end. Empty turns quiet hours off; service messages "
+        "are never held.",
+    )
+    frequency_caps: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="At most N marketing, analytics and personalisation messages per customer per channel "
+        "in any D days, as N/Dd rules, comma separated (e.g. 1/1d,3/7d: one a day and three a week); a "
+        "message over a cap is refused (reason: frequency cap). Empty means no caps; service messages are "
+        "never capped.",
+    )
 
     # Outbound SMS, WhatsApp, WeChat and social messages through a provider webhook (docs/messaging.md).
     sms_webhook_url: str = Field(
@@ -334,6 +359,7 @@ class Settings(BaseSettings):
         "encrypted_traits",
         "encryption_keys",
         "inbound_addresses",
+        "frequency_caps",
         mode="before",
     )
     @classmethod
@@ -401,6 +427,32 @@ class Settings(BaseSettings):
             if url and not self.provider_webhook_secret:
                 raise ValueError(f"{name} is set but THREADLINE_PROVIDER_WEBHOOK_SECRET is not")
         return self
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        match = _QUIET_HOURS.fullmatch(value.replace(" ", ""))
+        if match is None:
+            raise ValueError("THREADLINE_QUIET_HOURS: write it as HH:MM-HH:MM, e.g. 21:00-08:00")
+        start, end = match.group(1, 2)
+        if start == end:
+            raise ValueError("THREADLINE_QUIET_HOURS: the start and end are the same time")
+        return f"{start}-{end}"
+
+    @field_validator("frequency_caps")
+    @classmethod
+    def _check_frequency_caps(cls, value: list[str]) -> list[str]:
+        for rule in value:
+            match = _FREQUENCY_CAP.fullmatch(rule.replace(" ", ""))
+            if match is None or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+                raise ValueError(
+                    f"THREADLINE_FREQUENCY_CAPS: {rule!r} is not N/Dd (at most N messages in D days, "
+                    "both at least 1, e.g. 3/7d)"
+                )
+        return [rule.replace(" ", "") for rule in value]
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -1,4 +1,4 @@
-"""REST: journeys (create from a ready-made template or a definition, list, activate, pause) with the
+"""REST: journeys (create from a ready-made template or a definition, edit, list, activate, pause) with the
 figures per step and the conversions. Reading needs a signed-in user; changing needs the admin or
 manager role (threadline.journeys.catalog). Changes are audited with the journey's id and name."""
 
@@ -20,6 +20,7 @@ from threadline.journeys import (
     journey_stats,
     list_journeys,
     set_status,
+    update_journey,
 )
 from threadline.privacy import record
 
@@ -94,6 +95,27 @@ def create(body: JourneyIn, request: Request, db: DatabaseDep, caller: CallerDep
 @router.get("/journeys/{journey_id}", summary="One journey with its figures")
 def journey(journey_id: int, db: DatabaseDep, caller: CallerDep) -> dict[str, Any]:
     return _with_stats(db, [get_journey(db, journey_id)])[0]
+
+
+@router.put("/journeys/{journey_id}", summary="Change a draft or paused journey's definition")
+def update(
+    journey_id: int, body: JourneyIn, request: Request, db: DatabaseDep, caller: CallerDep
+) -> dict[str, Any]:
+    view = update_journey(
+        db,
+        caller.viewer,
+        journey_id,
+        name=body.name,
+        trigger=body.trigger,
+        steps=body.steps,
+        exit_goal=body.exit_goal,
+        reentry=body.reentry,
+        reentry_days=body.reentry_days,
+        purpose=body.purpose,
+        now=request.app.state.clock(),
+    )
+    _audit(request, caller, "update", view)
+    return _with_stats(db, [view])[0]
 
 
 @router.post("/journeys/{journey_id}/activate", summary="Start enrolling and running steps")

@@ -67,6 +67,8 @@ async def _take(request: Request, name: str, kind: str) -> JSONResponse:
             outcome.reason or "invalid",
             {"field": outcome.field, "quarantineId": outcome.quarantine_id},
         )
+    if outcome.opted_out is not None:  # a STOP reply: marketing consent withdrawn, no conversation
+        return JSONResponse({"status": "opted_out"}, status_code=200)
     received = outcome.received
     if received is None:  # an erased person's: dropped, as ingestion drops it
         return JSONResponse({"status": "dropped"}, status_code=200)

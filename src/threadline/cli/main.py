@@ -20,6 +20,7 @@ from threadline.cli import (
     smtp,
     sources,
     worker,
+    wukong,
 )
 from threadline.cli.common import console, one_line_errors, open_db
 
@@ -63,5 +64,6 @@ app.command("worker")(worker.worker)
 app.command("smtp")(smtp.smtp)
 app.command("demo")(demo.demo)
 app.command("import")(imports.import_file)
+app.command("import-wukong")(wukong.import_wukong_file)
 app.command("resolve")(resolve.resolve)
 app.command("bootstrap", hidden=True)(serve.bootstrap)

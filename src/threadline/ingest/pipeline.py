@@ -196,6 +196,9 @@ def _quarantine_invalid(
 
 
 def _store(conn: Connection, submissions: Sequence[Submission], settings: Settings) -> list[IngestResult]:
+    # Imported here: journeys' actions write through this path, so a module-level import is circular.
+    from threadline.journeys import watch_traits
+
     results = [IngestResult(profile_ids=[None] * s.count) for s in submissions]
     fresh: list[tuple[int, _Candidate]] = []  # (submission number, candidate)
     for number, submission in enumerate(submissions):
@@ -230,6 +233,9 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
                 results[n].duplicates += 1
         fresh = [(n, c) for n, c in fresh if (submissions[n].source.id, c.message.message_id) not in late]
 
+    # Journeys triggered by a trait change (docs/journeys.md): one read of the active journeys per batch,
+    # and nothing more per message unless one watches a trait the message writes.
+    trait_watch = watch_traits(conn)
     events: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     consents: list[dict[str, Any]] = []  # context.consent statements, in the event's transaction
@@ -245,6 +251,7 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
         else:
             profile = graph.stitch(message.identifiers, cause)
         profile.record_event(source.channel, message.timestamp)
+        watched = trait_watch.before(profile.traits, message.profile_traits) if trait_watch else None
         for change in profile.apply_traits(message.profile_traits, message.timestamp, source.name, rules):
             history.append(
                 {
@@ -257,6 +264,9 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
                     "message_id": message.message_id,
                 }
             )
+        if watched and trait_watch is not None:
+            origin = f"{source.id}:{message.message_id}"
+            trait_watch.note(profile.id, watched, profile.traits, message.timestamp, origin)
         events.append(_event_row(message, profile.id, source, submission.received_at))
         if message.consent is not None:
             consents += consent_rows(
@@ -278,6 +288,8 @@ def _store(conn: Connection, submissions: Sequence[Submission], settings: Settin
     insert_rows(conn, Event, events)
     insert_rows(conn, TraitChange, history)
     insert_rows(conn, ConsentRecord, consents)
+    if trait_watch is not None:
+        trait_watch.enrol(conn, graph.resolve)
     # Destinations (webhooks) get the stored events: delivery rows and their job in this transaction, so a
     # delivery exists exactly when its event does; the worker sends them (docs/destinations.md).
     forward_events(conn, events, sources={s.source.id: s.source.name for s in submissions}, now=now)

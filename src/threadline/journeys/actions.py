@@ -1,6 +1,7 @@
-"""What a journey's action steps do to a customer, other than email (runner.py sends those, since the
-send and the step log share a transaction). Each goes through the one write path (or the sales tasks),
-named after the enrollment and step, so doing it again after a crash is a duplicate the write path drops.
+"""What a journey's action steps do to a customer, other than messages (runner.py sends those, since the
+send and the step log share a transaction). Each goes through the one write path (or the sales tasks, or
+the loyalty ledger), named after the enrollment and step, so doing it again after a crash is a duplicate
+the write path drops (or, for points, one this module finds in the ledger and does not write again).
 """
 
 from __future__ import annotations
@@ -8,12 +9,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from threadline.accounts import Viewer
 from threadline.config import Settings
+from threadline.destinations import DestinationNotFound, send_to_destination
 from threadline.ingest import attachment_of, ingest, internal_source, record_customer_event
+from threadline.loyalty import adjust
 from threadline.profiles import change_tags
 from threadline.storage import Database
-from threadline.storage.models import Profile
+from threadline.storage.models import DestinationDelivery, LoyaltyEntry, Profile
 
 SOURCE = "Threadline journeys"
 TASK_EVENT = "Follow-up Task Created"
@@ -81,6 +86,74 @@ def _create_task(
     return "done"
 
 
+def _add_points(
+    db: Database,
+    settings: Settings,
+    journey: dict[str, Any],
+    step: dict[str, Any],
+    profile_id: str,
+    mid: str,
+    now: datetime,
+) -> str:
+    """Points through the loyalty ledger (an adjustment, expiring like earned points), with a reason that
+    names the journey and ends with the step's marker: a re-run after a crash finds the line and stops."""
+    marker = f"[{mid}]"
+    with db.read() as session:
+        written = session.scalar(
+            select(LoyaltyEntry.id)
+            .where(
+                LoyaltyEntry.profile_id == profile_id,  # the ledger's index; the runner ends merged ones
+                LoyaltyEntry.reason.endswith(marker, autoescape=True),
+            )
+            .limit(1)
+        )
+    if written is not None:
+        return "done"
+    why = str(step.get("reason") or "").strip()
+    head = f"Journey {journey['name']}" + (f": {why}" if why else "")
+    reason = f"{head[: 290 - len(marker)]} {marker}"  # loyalty_ledger.reason holds 300
+    adjust(db, Viewer.system(), profile_id, int(step["points"]), reason, now=now, settings=settings)
+    return "done"
+
+
+def _webhook(
+    db: Database, journey: dict[str, Any], step: dict[str, Any], profile_id: str, mid: str, now: datetime
+) -> str:
+    """A signed POST to a destination (threadline.destinations: its retries and dead letters), queued in
+    one transaction with a check that this enrollment's step has not queued it before (a re-run after a
+    crash); the payload's messageId lets the receiver drop a repeat of the delivery itself."""
+    payload = {
+        "type": "journey_step",
+        "messageId": mid,
+        "journey": journey["name"],
+        "step": step["key"],
+        "profile_id": profile_id,
+        "at": now.isoformat() + "Z",
+        "properties": dict(step.get("properties") or {}),
+    }
+    with db.write() as session:
+        earlier = session.scalars(
+            select(DestinationDelivery.payload).where(
+                DestinationDelivery.profile_id == profile_id, DestinationDelivery.kind == "journey"
+            )
+        )
+        if any(isinstance(p, dict) and p.get("messageId") == mid for p in earlier):
+            return "queued"
+        try:
+            send_to_destination(
+                session.connection(),
+                int(step["destination"]),
+                payload,
+                profile_id=profile_id,
+                kind="journey",
+                name=journey["name"],
+                now=now,
+            )
+        except DestinationNotFound:
+            return "no such destination"
+    return "queued"
+
+
 def perform(
     db: Database,
     settings: Settings,
@@ -118,4 +191,8 @@ def perform(
         return "done"  # already tagged (a re-run) is done too
     if kind == "create_task":
         return _create_task(db, settings, journey, step, profile_id, mid, now)
+    if kind == "add_loyalty_points":
+        return _add_points(db, settings, journey, step, profile_id, mid, now)
+    if kind == "webhook":
+        return _webhook(db, journey, step, profile_id, mid, now)
     raise ValueError(f"not an action: {kind}")

@@ -1,5 +1,5 @@
-"""Journeys as the team manages them: create (from a ready-made template or a definition), list, activate,
-pause, and the figures the journey page shows (how many are at each step, conversions)."""
+"""Journeys as the team manages them: create (from a ready-made template or a definition), edit, list,
+activate, pause, and the figures the journey page shows (how many are at each step, conversions)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from threadline.accounts import Viewer
@@ -45,6 +45,33 @@ def _require_manager(viewer: Viewer) -> None:
         raise Forbidden("managing journeys needs the admin or manager role")
 
 
+def _checked(
+    name: Any, trigger: Any, steps: Any, exit_goal: Any, reentry: Any, reentry_days: Any, purpose: Any
+) -> dict[str, Any]:
+    """The definition's columns, checked in the order the editor shows the fields."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        raise Invalid(f"name: 1 to {MAX_NAME} characters", details={"field": "name"})
+    checked_trigger = check_trigger(trigger)
+    checked_steps = check_steps(steps)
+    goal = check_goal(exit_goal)
+    rule, days = check_reentry(reentry, reentry_days)
+    if purpose not in PURPOSES:
+        raise Invalid(f"purpose: must be one of {', '.join(PURPOSES)}", details={"field": "purpose"})
+    return {
+        "name": name.strip(),
+        "trigger": checked_trigger,
+        "steps": checked_steps,
+        "exit_goal": goal,
+        "reentry": rule,
+        "reentry_days": days,
+        "purpose": purpose,
+    }
+
+
+def _name_taken(name: Any) -> Conflict:
+    return Conflict(f"name: a journey named {name!r} exists", details={"field": "name"})
+
+
 def create_journey(
     db: Database,
     viewer: Viewer,
@@ -61,31 +88,65 @@ def create_journey(
 ) -> JourneyView:
     """A draft journey; nothing is enrolled until it is activated."""
     _require_manager(viewer)
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        raise Invalid(f"name: 1 to {MAX_NAME} characters", details={"field": "name"})
-    if purpose not in PURPOSES:
-        raise Invalid(f"purpose: must be one of {', '.join(PURPOSES)}", details={"field": "purpose"})
-    rule, days = check_reentry(reentry, reentry_days)
-    row = Journey(
-        name=name.strip(),
-        template=template,
-        trigger=check_trigger(trigger),
-        steps=check_steps(steps),
-        exit_goal=check_goal(exit_goal),
-        reentry=rule,
-        reentry_days=days,
-        purpose=purpose,
-        status=DRAFT,
-        created_at=now,
-        updated_at=now,
-    )
+    columns = _checked(name, trigger, steps, exit_goal, reentry, reentry_days, purpose)
+    row = Journey(**columns, template=template, status=DRAFT, created_at=now, updated_at=now)
     try:
         with db.write() as session:
             session.add(row)
             session.flush()
             return JourneyView.of(row)
     except IntegrityError:
-        raise Conflict(f"name: a journey named {name!r} exists", details={"field": "name"}) from None
+        raise _name_taken(name) from None
+
+
+def update_journey(
+    db: Database,
+    viewer: Viewer,
+    journey_id: int,
+    *,
+    name: Any,
+    trigger: Any,
+    steps: Any,
+    exit_goal: Any = None,
+    reentry: Any = "once",
+    reentry_days: Any = None,
+    purpose: Any = "marketing",
+    now: datetime,
+) -> JourneyView:
+    """A new definition for a draft or paused journey. Not while active: a customer mid-way would run a
+    half-edited journey. Customers waiting at a step carry on from the step of the same key wherever it
+    now is; those at a step that is gone leave the journey (outcome `step removed`)."""
+    _require_manager(viewer)
+    columns = _checked(name, trigger, steps, exit_goal, reentry, reentry_days, purpose)
+    index_of = {step["key"]: index for index, step in enumerate(columns["steps"])}
+    try:
+        with db.write() as session:
+            row = session.get(Journey, journey_id)
+            if row is None:
+                raise JourneyNotFound(journey_id)
+            if row.status == ACTIVE:
+                raise Conflict("status: pause the journey before changing it", details={"field": "status"})
+            for column, value in columns.items():
+                setattr(row, column, value)
+            row.updated_at = now
+            session.flush()
+            waiting = session.execute(
+                select(JourneyEnrollment.id, JourneyEnrollment.step_key).where(
+                    JourneyEnrollment.journey_id == journey_id, JourneyEnrollment.status == ACTIVE
+                )
+            ).all()
+            for enrollment_id, step_key in waiting:
+                values: dict[str, Any] = {"updated_at": now}
+                if step_key in index_of:
+                    values["step_index"] = index_of[step_key]
+                else:
+                    values.update(status="exited", outcome="step removed", next_run_at=None)
+                session.execute(
+                    update(JourneyEnrollment).where(JourneyEnrollment.id == enrollment_id).values(**values)
+                )
+            return JourneyView.of(row)
+    except IntegrityError:
+        raise _name_taken(name) from None
 
 
 def create_from_template(

@@ -11,20 +11,34 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from threadline.errors import Invalid
+from threadline.messaging import CHANNELS
 from threadline.storage.models import Journey
 
 DRAFT, ACTIVE, PAUSED = "draft", "active", "paused"
 STATUSES = (DRAFT, ACTIVE, PAUSED)
-TRIGGERS = ("event", "segment", "schedule")
+TRIGGERS = ("event", "segment", "schedule", "trait", "date")
+SEGMENT_CHANGES = ("enter", "leave")
 WAITS = ("wait", "wait_for_event")
 CONTROLS = ("branch", "split")
-ACTIONS = ("send_email", "record_event", "set_trait", "add_tag", "remove_tag", "create_task")
+MESSAGES = ("send_email", "send_message")  # runner.py sends these; actions.py does the others
+ACTIONS = (
+    *MESSAGES,
+    "record_event",
+    "set_trait",
+    "add_tag",
+    "remove_tag",
+    "create_task",
+    "add_loyalty_points",
+    "webhook",
+)
 STEP_TYPES = (*WAITS, *CONTROLS, *ACTIONS)
 REENTRY = ("once", "every")
 PURPOSES = ("marketing", "service", "personalisation")
 END = "end"  # a `next` or `else` that ends the journey
 MAX_STEPS = 50
 MAX_KEY = 40
+MAX_OFFSET_DAYS = 365  # a date trigger runs at most a year before or after the anniversary
+MAX_POINTS = 1_000_000  # loyalty's own limit is higher; a journey granting more is a typo
 
 
 def _invalid(field: str, reason: str) -> Invalid:
@@ -46,20 +60,45 @@ def duration_of(step: dict[str, Any], field: str, prefix: str = "") -> timedelta
     return total
 
 
+def _name(trigger: dict[str, Any], field: str, reason: str) -> None:
+    if not (isinstance(trigger.get(field), str) and trigger[field].strip()):
+        raise _invalid(f"trigger.{field}", reason)
+
+
+def _hour(trigger: dict[str, Any], default: int, zone: str) -> None:
+    hour = trigger.get("at_hour", default)
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+        raise _invalid("trigger.at_hour", f"must be an hour of the day, 0 to 23 ({zone})")
+
+
 def check_trigger(trigger: Any) -> dict[str, Any]:
     if not isinstance(trigger, dict) or trigger.get("type") not in TRIGGERS:
         raise _invalid("trigger.type", f"must be one of {', '.join(TRIGGERS)}")
     kind = trigger["type"]
-    if kind == "event" and not (isinstance(trigger.get("event"), str) and trigger["event"].strip()):
-        raise _invalid("trigger.event", "name the event that enrols a customer")
-    if kind == "event" and not isinstance(trigger.get("where", {}), dict):
-        raise _invalid("trigger.where", "must be an object of property: value")
-    if kind == "segment" and not isinstance(trigger.get("segment_id"), int):
-        raise _invalid("trigger.segment_id", "name the segment (its id) whose entry enrols a customer")
-    if kind == "schedule":
-        hour = trigger.get("at_hour", 9)
-        if not isinstance(hour, int) or not 0 <= hour <= 23:
-            raise _invalid("trigger.at_hour", "must be an hour of the day, 0 to 23 (UTC)")
+    if kind == "event":
+        _name(trigger, "event", "name the event that enrols a customer")
+        if not isinstance(trigger.get("where", {}), dict):
+            raise _invalid("trigger.where", "must be an object of property: value")
+    elif kind == "segment":
+        segment_id = trigger.get("segment_id")
+        if isinstance(segment_id, bool) or not isinstance(segment_id, int):
+            raise _invalid("trigger.segment_id", "name the segment (its id) whose entry enrols a customer")
+        if trigger.get("on", "enter") not in SEGMENT_CHANGES:
+            raise _invalid("trigger.on", f"must be one of {', '.join(SEGMENT_CHANGES)}")
+    elif kind == "schedule":
+        _hour(trigger, 9, "UTC")
+    elif kind == "trait":
+        # `from` / `to` are optional: present (even as null, "was not set") they must match.
+        _name(trigger, "trait", "name the trait whose change enrols a customer")
+    elif kind == "date":
+        _name(trigger, "trait", "name the date trait (e.g. birthday) whose anniversary enrols a customer")
+        _hour(trigger, 9, "the customer's time zone")
+        offset = trigger.get("offset_days", 0)
+        if isinstance(offset, bool) or not isinstance(offset, int) or abs(offset) > MAX_OFFSET_DAYS:
+            raise _invalid(
+                "trigger.offset_days",
+                f"must be whole days, -{MAX_OFFSET_DAYS} (before the date) to {MAX_OFFSET_DAYS} (after)",
+            )
     return dict(trigger)
 
 
@@ -88,10 +127,22 @@ def check_steps(steps: Any) -> list[dict[str, Any]]:
             paths = step.get("paths")
             if not isinstance(paths, list) or len(paths) < 2:
                 raise _invalid(f"{field}.paths", "give at least two paths with a weight and a goto")
-        elif kind == "send_email":
-            for name in ("subject", "body_text"):
-                if not isinstance(step.get(name), str) or not step[name].strip():
-                    raise _invalid(f"{field}.{name}", "is required")
+        elif kind in MESSAGES:
+            _check_message(step, field)
+        elif kind == "add_loyalty_points":
+            points = step.get("points")
+            if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= MAX_POINTS:
+                raise _invalid(f"{field}.points", f"give whole points, 1 to {MAX_POINTS}")
+            if not isinstance(step.get("reason", ""), str):
+                raise _invalid(f"{field}.reason", "must be text")
+        elif kind == "webhook":
+            target = step.get("destination")
+            if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+                raise _invalid(
+                    f"{field}.destination", "give the id of a destination (Settings → Destinations)"
+                )
+            if not isinstance(step.get("properties", {}), dict):
+                raise _invalid(f"{field}.properties", "must be a JSON object")
         elif kind in ("record_event", "create_task") and not isinstance(step.get("event", "x"), str):
             raise _invalid(f"{field}.event", "must be an event name")
         elif kind == "set_trait" and not isinstance(step.get("trait"), str):
@@ -106,6 +157,17 @@ def check_steps(steps: Any) -> list[dict[str, Any]]:
             if target is not None and target not in targets:
                 raise _invalid(f"steps[{index}]", f"jumps to {target!r}, which is no step's key")
     return [dict(step) for step in steps]
+
+
+def _check_message(step: dict[str, Any], field: str) -> None:
+    """An email needs a subject; an SMS, WhatsApp, WeChat or social message has none (messaging's rule)."""
+    channel = step.get("channel", "email") if step["type"] == "send_message" else "email"
+    if channel not in CHANNELS:
+        raise _invalid(f"{field}.channel", f"must be one of {', '.join(CHANNELS)}")
+    required = ("subject", "body_text") if channel == "email" else ("body_text",)
+    for name in required:
+        if not isinstance(step.get(name), str) or not step[name].strip():
+            raise _invalid(f"{field}.{name}", "is required")
 
 
 def check_goal(goal: Any) -> dict[str, Any] | None:

@@ -27,8 +27,9 @@ from threadline.accounts import Viewer
 from threadline.config import Settings
 from threadline.errors import Invalid, NotFound
 from threadline.journeys.actions import perform
+from threadline.journeys.anniversaries import enrol_on_dates
 from threadline.journeys.conditions import holds
-from threadline.journeys.definitions import ACTIVE, END, MAX_STEPS, duration_of
+from threadline.journeys.definitions import ACTIVE, END, MAX_STEPS, MESSAGES, duration_of
 from threadline.journeys.enrolment import enrol_from_events, enrol_scheduled
 from threadline.messaging import MessageView, send_message
 from threadline.storage import Database
@@ -41,8 +42,10 @@ COMPLETED, EXITED, FAILED = "completed", "exited", "failed"
 
 
 def run_journeys(db: Database, settings: Settings, *, now: datetime, batch_size: int = 100) -> dict[str, int]:
-    """Enrol from new events and the day's schedules, then run every due step; counts, no personal data."""
+    """Enrol from new events, the day's schedules and date anniversaries, then run every due step; counts,
+    no personal data. (Trait changes enrol as they are written: trait_changes.py.)"""
     enrolled = enrol_from_events(db, now=now) + enrol_scheduled(db, now=now)
+    enrolled += enrol_on_dates(db, settings, now=now)
     steps = 0
     for _ in range(10_000):  # bounded: each round moves its enrollments past `now` or ends them
         claimed = claim_due(db, now=now, size=batch_size)
@@ -270,7 +273,7 @@ def _run_step(
     if kind == "split":
         goto = _split(enrollment_id, step)
         return move(f"path:{goto}", goto)
-    if kind == "send_email":
+    if kind in MESSAGES:  # email, SMS, WhatsApp, WeChat, social: the same transaction as the step log
         target = _target(steps, index, step.get("next"))
 
         def stored(session: Session, message: MessageView) -> None:
@@ -291,9 +294,10 @@ def _run_step(
             Viewer.system(),
             profile_id,
             purpose=journey["purpose"],
-            subject=step["subject"],
+            subject=str(step.get("subject") or ""),
             body_text=step["body_text"],
             body_html=step.get("body_html"),
+            channel=step.get("channel", "email"),
             origin="journey",
             variables={"event": context.get("event", {}), "journey": {"name": journey["name"]}},
             on_stored=stored,

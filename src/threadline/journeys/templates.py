@@ -97,9 +97,9 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     },
     "birthday_offer": {
         "name": "Birthday offer",
-        "trigger": {"type": "schedule", "at_hour": 8},
+        # At 9 in the morning of the customer's birthday, in their own time zone (anniversaries.py).
+        "trigger": {"type": "date", "trait": "birthday", "at_hour": 9, "offset_days": 0},
         "steps": [
-            {"key": "birthday", "type": "branch", "condition": {"anniversary": "birthday"}, "else": "end"},
             {
                 "key": "birthday-email",
                 "type": "send_email",

@@ -29,15 +29,19 @@ from threadline.messaging.providers import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from threadline.messaging.providers import sign as sign_webhook
 from threadline.messaging.rendering import InvalidTemplate, render
 from threadline.messaging.staff_mail import send_staff_email
-from threadline.messaging.timeline import EVENT_NAMES, SOURCE_NAME
+from threadline.messaging.timeline import EVENT_NAMES, OPENED, SOURCE_NAME
+from threadline.messaging.tracking import CLICKED, PIXEL_GIF, InvalidToken, record_hit
 
 __all__ = [
     "CHANNELS",
+    "CLICKED",
     "EVENT_NAMES",
     "FAILED",
     "JOB_KIND",
     "ONE_CLICK",
+    "OPENED",
     "ORIGINS",
+    "PIXEL_GIF",
     "QUEUED",
     "REFUSED",
     "SENDING",
@@ -49,9 +53,11 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "DeliveryDeferred",
     "InvalidTemplate",
+    "InvalidToken",
     "MessageView",
     "deliver_message",
     "delivery_log",
+    "record_hit",
     "render",
     "send_decisions",
     "send_message",

@@ -12,6 +12,11 @@ re-run safe:
    may later (the job is retried with backoff); `failed` when it refused for good, or after the last
    attempt.
 
+Step 1 also paces promotional messages: one due inside the customer's quiet hours (a retry that slipped
+into the night, a time zone trait changed) is held again with a new job for the end of them
+(quiet_hours.py), and one that would pass a frequency cap now is refused (frequency_caps.py). It
+decides whether an email is tracked (tracking.py) and adds the open image and redirects if so.
+
 A worker that dies during step 2 leaves the row `sending`: the relay may or may not have taken the
 message. The re-run marks it `failed` ("may have gone out") instead of sending it again: a customer never
 gets the same email twice, at the price of a rare message staff must check and send again.
@@ -26,18 +31,43 @@ from sqlalchemy import select, update
 
 from threadline.clock import Clock
 from threadline.config import Settings
-from threadline.messaging.mail import Deferred, Email, RelayError, build_email, hand_over, new_message_id
-from threadline.messaging.outbox import FAILED, FINAL, QUEUED, REFUSED, SENDING, SENT, sending_disabled
+from threadline.jobs import enqueue
+from threadline.messaging.frequency_caps import cap_reached
+from threadline.messaging.mail import (
+    Deferred,
+    Email,
+    RelayError,
+    build_email,
+    hand_over,
+    html_from_text,
+    new_message_id,
+)
+from threadline.messaging.outbox import (
+    FAILED,
+    FINAL,
+    JOB_KIND,
+    QUEUED,
+    REFUSED,
+    SENDING,
+    SENT,
+    readable_traits,
+    sending_disabled,
+)
 from threadline.messaging.providers import ProviderMessage, post_message
+from threadline.messaging.quiet_hours import Hold, quiet_hold
 from threadline.messaging.timeline import record_outcome
+from threadline.messaging.tracking import may_track, tracking_key, with_tracking
 from threadline.privacy import check_send, live_profile_id, unsubscribe_url
 from threadline.storage import Database
-from threadline.storage.models import OutboundMessage
+from threadline.storage.models import OutboundMessage, Profile
 
 INTERRUPTED = (
     "the sending was interrupted while the relay had the message: it may have gone out, so it is not "
     "sent again (check with the customer, or send it anew)"
 )
+
+
+HELD = "held"
 
 
 class DeliveryDeferred(Exception):
@@ -77,11 +107,13 @@ def _finish(
 
 
 def deliver_message(db: Database, settings: Settings, message_id: int, *, clock: Clock) -> str:
-    """Send one queued message if consent still allows it; answers what became of it (sent, refused,
-    failed, queued, disabled, or missing when erased with its customer)."""
+    """Send one queued message if consent and the frequency caps still allow it and the customer's
+    quiet hours do not hold it; answers what became of it (sent, refused, failed, queued, disabled,
+    held (a new job waits for the end of the quiet hours), or missing when erased with its customer)."""
     now = clock()
     email: Email | ProviderMessage | None = None
     attempt = 0
+    hold: Hold | None = None
     with db.write() as session:
         row = session.scalar(
             select(OutboundMessage).where(OutboundMessage.id == message_id).with_for_update()
@@ -93,10 +125,23 @@ def deliver_message(db: Database, settings: Settings, message_id: int, *, clock:
         elif row.status == QUEUED and (disabled := sending_disabled(settings, row.channel)):
             row.reason, row.updated_at = disabled, now
             return "disabled"
+        elif row.status == QUEUED and row.send_after is not None and now < row.send_after:
+            hold = Hold(row.send_after, row.reason or "held")  # run early (by hand): due again then
         elif row.status == QUEUED:
+            conn = session.connection()
+            live = live_profile_id(conn, row.profile_id)
             decision = check_send(session, row.profile_id, row.channel, row.purpose)
+            capped = cap_reached(
+                session, settings, live, row.channel, row.purpose, now, sending_message_id=row.id
+            )
+            profile = session.get(Profile, live)
+            traits = readable_traits(settings, profile.traits or {}) if profile is not None else {}
             if not decision.allowed:
                 row.status, row.reason, row.updated_at = REFUSED, decision.explanation, now
+            elif capped:
+                row.status, row.reason, row.updated_at = REFUSED, capped, now
+            elif hold := quiet_hold(settings, row.purpose, traits, now):
+                row.send_after, row.reason, row.updated_at = hold.until, hold.reason, now
             elif row.channel != "email":
                 # The same guard as email's: `sending` before the POST, so a re-run never posts twice.
                 row.message_id_header = row.message_id_header or f"threadline-{row.id}"
@@ -104,27 +149,49 @@ def deliver_message(db: Database, settings: Settings, message_id: int, *, clock:
                 row.attempts += 1
                 attempt = row.attempts
                 assert row.to_address is not None
-                email = ProviderMessage(row.channel, row.to_address, row.body_text, row.message_id_header)
+                email = ProviderMessage(
+                    row.channel, row.to_address, row.body_text, row.message_id_header, row.purpose
+                )
             else:
-                conn = session.connection()
-                live = live_profile_id(conn, row.profile_id)
                 link = unsubscribe_url(conn, settings, settings.public_url, live, row.channel, row.purpose)
                 row.message_id_header = row.message_id_header or new_message_id(settings)
                 row.status, row.reason, row.updated_at = SENDING, None, now
                 row.attempts += 1
                 attempt = row.attempts
                 assert row.to_address is not None
+                body_html = row.body_html
+                row.tracked = may_track(session, settings, live)
+                if row.tracked:
+                    body_html = with_tracking(
+                        body_html or html_from_text(row.body_text),
+                        settings,
+                        tracking_key(conn, settings),
+                        row.id,
+                    )
                 email = Email(
                     row.to_address,
                     row.subject,
                     row.body_text,
-                    row.body_html,
+                    body_html,
                     row.purpose,
                     row.message_id_header,
                     link,
                     dict(row.headers or {}),
                 )
         outcome = _snapshot(row)
+    if hold is not None:
+        # A job of its own for the end of the quiet hours; the key, unique per time, lets this one
+        # be queued although the message's first job (same message, earlier key) exists.
+        enqueue(
+            db,
+            JOB_KIND,
+            {"message_id": message_id},
+            now=now,
+            run_at=hold.until,
+            dedupe_key=f"{JOB_KIND}:{message_id}:{hold.until.isoformat()}",
+            max_attempts=settings.job_max_attempts,
+        )
+        return HELD
     if email is not None:
         outcome = _send(db, settings, message_id, attempt, email, outcome, now)
     if outcome.status in FINAL:

@@ -65,7 +65,8 @@ def new_message_id(settings: Settings) -> str:
     return make_msgid("threadline", domain=domain)
 
 
-def _html_from_text(text: str) -> str:
+def html_from_text(text: str) -> str:
+    """The HTML part of an email written as text only (tracking adds its image to it too)."""
     paragraphs = [p for p in text.strip().split("\n\n") if p.strip()]
     inner = "\n".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
     return f'<!doctype html>\n<html><head><meta charset="utf-8"></head><body>\n{inner}\n</body></html>\n'
@@ -93,7 +94,7 @@ def build_email(settings: Settings, email: Email, *, now: datetime) -> EmailMess
     message["List-Unsubscribe-Post"] = ONE_CLICK
     for name, value in email.headers.items():
         message[name] = value
-    text, body_html = email.body_text, email.body_html or _html_from_text(email.body_text)
+    text, body_html = email.body_text, email.body_html or html_from_text(email.body_text)
     if email.purpose in FOOTER_PURPOSES:
         text = f"{text.rstrip()}\n\n--\nNo longer want these emails? Unsubscribe: {email.unsubscribe_url}\n"
         body_html = _with_html_footer(body_html, email.unsubscribe_url)

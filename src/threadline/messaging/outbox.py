@@ -19,7 +19,9 @@ from threadline.accounts import Viewer, customer_write_filter
 from threadline.config import Settings
 from threadline.errors import Forbidden, Invalid
 from threadline.jobs import enqueue
+from threadline.messaging.frequency_caps import cap_reached
 from threadline.messaging.providers import PROVIDER_CHANNELS, disabled_reason, webhook_url
+from threadline.messaging.quiet_hours import quiet_hold
 from threadline.messaging.rendering import InvalidTemplate, render
 from threadline.messaging.timeline import record_outcome
 from threadline.privacy import (
@@ -85,6 +87,10 @@ class MessageView:
     sent_at: datetime | None
     created_by: int | None
     origin: str
+    send_after: datetime | None = None  # held for the customer's quiet hours until then
+    tracked: bool = False  # went out with an open image and redirected links
+    first_opened_at: datetime | None = None
+    first_clicked_at: datetime | None = None
 
     @classmethod
     def of(cls, row: OutboundMessage) -> MessageView:
@@ -105,6 +111,10 @@ class MessageView:
             row.sent_at,
             row.created_by,
             row.origin,
+            row.send_after,
+            bool(row.tracked),
+            row.first_opened_at,
+            row.first_clicked_at,
         )
 
     def as_dict(self, *, reveal: bool) -> dict[str, Any]:
@@ -130,6 +140,10 @@ class MessageView:
             "sent_at": _iso(self.sent_at),
             "created_by": self.created_by,
             "origin": self.origin,
+            "send_after": _iso(self.send_after),
+            "tracked": self.tracked,
+            "first_opened_at": _iso(self.first_opened_at),
+            "first_clicked_at": _iso(self.first_clicked_at),
         }
 
 
@@ -162,7 +176,7 @@ def _text(value: Any, field: str, limit: int, *, required: bool) -> str:
     return value
 
 
-def _readable_traits(settings: Settings, traits: dict[str, Any]) -> dict[str, Any]:
+def readable_traits(settings: Settings, traits: dict[str, Any]) -> dict[str, Any]:
     """Traits in clear for the template; one that does not decrypt is left out (the template then
     names it as missing), rather than mailing its ciphertext."""
     cipher = trait_cipher(settings)
@@ -242,7 +256,9 @@ def send_message(
     now: datetime,
 ) -> MessageView:
     """Ask for a message to a customer. Stored `queued` (a job sends it, checking consent again) or
-    `refused` with the consent decision's reason (nothing is sent, the timeline says so).
+    `refused` with the consent decision's reason, or "frequency cap" (nothing is sent, the timeline
+    says so). Inside the customer's quiet hours a non-service message is queued with `send_after`,
+    its job due then (quiet_hours.py).
 
     Needs the edit permission and the customer in the viewer's write scope (journeys pass
     `Viewer.system()`); ProfileNotFound when out of scope. Subject and bodies are templates rendered
@@ -271,7 +287,7 @@ def send_message(
         profile = session.get(Profile, live)
         assert profile is not None
         address = given_address or channel_address(session, profile, channel)
-        traits = _readable_traits(settings, profile.traits or {})
+        traits = readable_traits(settings, profile.traits or {})
     if address is None:
         what = ADDRESS_NAMES.get(ADDRESS_KINDS[channel], f"{ADDRESS_KINDS[channel]} trait or identifier")
         raise Invalid(f"channel: the customer has no {what}", details={"field": "channel"})
@@ -288,12 +304,19 @@ def send_message(
     else:
         rendered_subject, rendered_text, rendered_html = " ".join(subject.split()), body_text, body_html
 
+    hold = quiet_hold(settings, purpose, traits, now)
     with db.write() as session:
+        # Consent first (its refusal says most), then the cap; quiet hours only delay.
         decision = check_send(session, live, channel, purpose)
-        if decision.allowed:
-            status, reason = QUEUED, sending_disabled(settings, channel)
-        else:
+        capped = cap_reached(session, settings, live, channel, purpose, now) if decision.allowed else None
+        reason: str | None
+        if not decision.allowed:
             status, reason = REFUSED, decision.explanation
+        elif capped:
+            status, reason = REFUSED, capped
+        else:
+            status, reason = QUEUED, (hold.reason if hold else None) or sending_disabled(settings, channel)
+        send_after = hold.until if hold is not None and status == QUEUED else None
         row = OutboundMessage(
             profile_id=live,
             channel=channel,
@@ -310,6 +333,7 @@ def send_message(
             created_by=created_by,
             origin=origin,
             headers=extra_headers,
+            send_after=send_after,
         )
         session.add(row)
         session.flush()
@@ -325,6 +349,7 @@ def send_message(
             JOB_KIND,
             {"message_id": view.id},
             now=now,
+            run_at=send_after,
             dedupe_key=f"{JOB_KIND}:{view.id}",
             max_attempts=settings.job_max_attempts,
         )

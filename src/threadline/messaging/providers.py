@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -42,12 +43,38 @@ PROVIDER_TIMEOUT = 30.0  # seconds per request; well inside a job's lease, like 
 RETRY_LATER = frozenset({408, 429})
 
 
+# A marketing text on these channels ends with how to opt out (carriers and WhatsApp require it): a
+# keyword reply, which the inbound webhook turns into a withdrawal of marketing consent
+# (threadline.service.opt_out). A keyword rather than a link: it works on any phone, costs a dozen
+# characters, and a link in a text looks like phishing to carriers' filters.
+OPT_OUT_CHANNELS = ("sms", "whatsapp")
+OPT_OUT_FOOTER = {"en": "Reply STOP to opt out", "zh": "回复退订不再接收"}
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderMessage:
     channel: str
     to_address: str
     text: str
     message_id: str  # "threadline-{id}": stable across attempts, so a provider can drop a duplicate
+    purpose: str = "service"
+
+
+def opt_out_footer(text: str) -> str:
+    """The footer in the message's language: Chinese for a text with Han characters."""
+    return OPT_OUT_FOOTER["zh" if _HAN.search(text) else "en"]
+
+
+def text_to_send(message: ProviderMessage) -> str:
+    """The text as it goes out: a marketing SMS or WhatsApp message gets the opt-out footer (once);
+    service messages (replies, surveys) get none."""
+    if message.purpose != "marketing" or message.channel not in OPT_OUT_CHANNELS:
+        return message.text
+    footer = opt_out_footer(message.text)
+    if message.text.rstrip().endswith(footer):
+        return message.text
+    return f"{message.text.rstrip()}\n{footer}"
 
 
 def webhook_url(settings: Settings, channel: str) -> str:
@@ -71,7 +98,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def payload(message: ProviderMessage) -> bytes:
     document = {
         "to": message.to_address,
-        "text": message.text,
+        "text": text_to_send(message),
         "channel": message.channel,
         "message_id": message.message_id,
     }

@@ -30,6 +30,13 @@ TIMELINE_CHANNELS = {
 }
 
 
+# Opens and clicks (tracking.py), named as analytics counts them (analytics/metrics.py EMAIL_OPENED,
+# EMAIL_CLICKED) and as the churn model reads them (analytics/churn_features.py).
+OPENED = "opened"
+OPENED_EVENT = "Email Opened"
+CLICKED_EVENT = "Email Link Clicked"
+
+
 def event_name(outcome: str, channel: str) -> str:
     return (EVENT_NAMES if channel == "email" else OTHER_EVENT_NAMES)[outcome]
 
@@ -69,5 +76,46 @@ def record_outcome(
         # One internal source per channel: a source's channel is where its events count.
         source=SOURCE_NAME if channel == "email" else f"{SOURCE_NAME} ({channel})",
         channel=TIMELINE_CHANNELS.get(channel, "other"),
+        at=now,
+    )
+
+
+def record_engagement(
+    db: Database,
+    settings: Settings,
+    *,
+    message_id: int,
+    profile_id: str,
+    purpose: str,
+    subject: str,
+    origin: str,
+    url: str | None,
+    link_hash: str | None,
+    now: datetime,
+) -> bool:
+    """ "Email Opened" (no `url`) or "Email Link Clicked" (`url`, as `link_url`) on the timeline; once
+    per message, and once per message and link (`link_hash`, tracking.py): a second open or click of
+    the same link is a duplicate messageId the write path drops."""
+    properties: dict[str, Any] = {
+        "outbound_message_id": message_id,
+        "channel": "email",
+        "purpose": purpose,
+        "subject": subject,
+        "origin": origin,
+    }
+    if url is None:
+        name, key = OPENED_EVENT, f"outbound-{message_id}-opened"
+    else:
+        properties["link_url"] = url
+        name, key = CLICKED_EVENT, f"outbound-{message_id}-clicked-{link_hash}"
+    return record_customer_event(
+        db,
+        settings,
+        profile_id,
+        name,
+        properties=properties,
+        message_id=key,
+        source=SOURCE_NAME,
+        channel="email",
         at=now,
     )

@@ -9,6 +9,7 @@ from threadline.privacy.encryption import (
     trait_cipher,
 )
 from threadline.privacy.key_rotation import RotationReport, rotate_keys, rows_to_check
+from threadline.privacy.keys import privacy_key
 from threadline.privacy.masking import MASK, Disclosure, disclosure_for, mask_email, mask_phone
 
 # isort: split
@@ -145,6 +146,7 @@ __all__ = [
     "mask_email",
     "mask_phone",
     "person_of",
+    "privacy_key",
     "queue_retention_run",
     "read_unsubscribe_token",
     "record",

@@ -111,6 +111,9 @@ from threadline.sales.tasks import (
     list_tasks,
     update_task,
 )
+from threadline.sales.wukong import WukongOutcome, import_wukong
+from threadline.sales.wukong_files import KINDS as WUKONG_KINDS
+from threadline.sales.wukong_files import parse_owner_map
 
 __all__ = [
     "ACCOUNT_KINDS",
@@ -134,6 +137,7 @@ __all__ = [
     "STATUSES",
     "SUBJECT_TYPES",
     "VIEWS",
+    "WUKONG_KINDS",
     "CardView",
     "Effectiveness",
     "FieldDefinition",
@@ -150,6 +154,7 @@ __all__ = [
     "ScheduleItem",
     "TaskView",
     "ToDo",
+    "WukongOutcome",
     "assign_account",
     "calendar_feed",
     "calendar_token_issued",
@@ -176,6 +181,7 @@ __all__ = [
     "get_record",
     "get_task",
     "import_records",
+    "import_wukong",
     "issue_calendar_token",
     "link_to_profile",
     "list_custom_fields",
@@ -188,6 +194,7 @@ __all__ = [
     "local_date",
     "move_deal",
     "owner_filter",
+    "parse_owner_map",
     "pipeline_board",
     "plan_message_counts",
     "pool_deadlines",

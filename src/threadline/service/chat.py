@@ -33,6 +33,7 @@ from sqlalchemy import select
 from threadline.config import Settings
 from threadline.errors import Invalid
 from threadline.service.conversations import IN, OUT, Received, receive_inbound
+from threadline.service.customer_events import record_service_event
 from threadline.storage import Database
 from threadline.storage.models import Conversation, ConversationMessage
 
@@ -219,3 +220,29 @@ class ChatStreams:
 
 
 chat_streams = ChatStreams()
+
+
+def announce_chat_line(
+    db: Database,
+    settings: Settings,
+    *,
+    profile_id: str,
+    conversation_id: int,
+    session_id: str,
+    line: ChatLine,
+) -> None:
+    """A stored outgoing line (an agent's reply, a survey) pushed to the session's widgets in this
+    process, and "Message Sent" (channel chat) on the customer's timeline; widgets served by other
+    processes find the line by polling."""
+    chat_streams.publish(session_id, line)
+    record_service_event(
+        db,
+        settings,
+        profile_id=profile_id,
+        name="Message Sent",
+        properties={"channel": CHAT, "conversation_id": conversation_id},
+        message_id=f"service-out-{line.id}",
+        channel=CHAT,
+        at=line.at,
+        now=line.at,
+    )

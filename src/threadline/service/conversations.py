@@ -311,6 +311,11 @@ def receive_inbound(
                 conversation.reopened += 1
                 conversation.resolved_at = None
                 reopened = True
+            if conversation.status == PENDING:
+                # The customer answered: the resolution clock runs again (sla_pause.py).
+                from threadline.service.sla_pause import resume_clock
+
+                resume_clock(session, conversation, at)
             conversation.status = OPEN
             conversation.last_message_at = max(conversation.last_message_at, at)
             conversation.updated_at = at

@@ -183,7 +183,8 @@ def service_metrics(db: Database, viewer: Viewer, query: MetricsQuery, *, now: d
     in_scope = customer_filter(viewer)
     replies = (
         select(ConversationMessage.conversation_id, func.count().label("replies"))
-        .where(ConversationMessage.direction == "out")
+        # A survey Threadline posted in a chat is not an agent's reply.
+        .where(ConversationMessage.direction == "out", ConversationMessage.automated.is_(False))
         .group_by(ConversationMessage.conversation_id)
         .subquery()
     )

@@ -181,6 +181,7 @@ def _entries(session: Session, conversation_id: int) -> list[EntryView]:
             m.outbound_message_id,
             status,
             reason,
+            bool(m.automated),
         )
         for m, status, reason in rows
     ]

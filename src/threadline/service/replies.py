@@ -31,9 +31,8 @@ from threadline.config import Settings
 from threadline.errors import Invalid
 from threadline.messaging import CHANNELS as SENDABLE
 from threadline.messaging import REFUSED, send_message
-from threadline.service.chat import CHAT, ChatLine, chat_streams
+from threadline.service.chat import CHAT, ChatLine, announce_chat_line
 from threadline.service.conversations import IN, NOTE, OUT
-from threadline.service.customer_events import record_service_event
 from threadline.service.scope import handled_conversation
 from threadline.storage import Database
 from threadline.storage.models import Conversation, ConversationMessage, OutboundMessage
@@ -167,17 +166,13 @@ def reply(
         session.flush()
         entry_id, profile_id = entry.id, conversation.profile_id
     if channel == CHAT and thread_key:
-        chat_streams.publish(thread_key, ChatLine(entry_id, OUT, body_text, now))
-        record_service_event(
+        announce_chat_line(
             db,
             settings,
             profile_id=profile_id,
-            name="Message Sent",
-            properties={"channel": CHAT, "conversation_id": conversation_id},
-            message_id=f"service-out-{entry_id}",
-            channel=CHAT,
-            at=now,
-            now=now,
+            conversation_id=conversation_id,
+            session_id=thread_key,
+            line=ChatLine(entry_id, OUT, body_text, now),
         )
     return entry_id
 

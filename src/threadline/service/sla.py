@@ -5,7 +5,8 @@ response (stopped by the first agent reply, `first_response_at`) and resolution 
 or closing it). `sla_state` goes ok -> warning (a running clock is within the policy's
 `warn_before_minutes` of its due time) -> breached (a clock passed its due time, or stopped after it).
 Breached stays breached: it is the conversation's record, even once answered. A warning clears when
-the clock that caused it stops in time.
+the clock that caused it stops in time. While the conversation is pending the resolution clock is
+paused, and leaving pending moves its due time by the pause (sla_pause.py).
 
 Each breach is a track event "SLA Breached" on the customer's timeline (customer_events.py) at the due
 time, with the conversation and the target, so journeys and reports can use it; its messageId
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from threadline.config import Settings
 from threadline.service.business_hours import add_business_minutes
 from threadline.service.customer_events import BREACH_EVENT, record_service_event
+from threadline.service.sla_pause import keep_pauses
 from threadline.service.sla_policies import PolicyView, view_of
 from threadline.service.weakest_link import queue_evaluation
 from threadline.storage import Database
@@ -110,6 +112,10 @@ def clock_states(conversation: Conversation, warn_before: timedelta, now: dateti
     resolution_stop = None
     if conversation.status in STOPPED:
         resolution_stop = conversation.resolved_at or conversation.closed_at or now
+    elif conversation.sla_paused_at is not None:
+        # Pending: the clock stands where it paused (sla_pause.py); it breached only if it had run
+        # out before that, and it does not warn while it waits.
+        resolution_stop = conversation.sla_paused_at
     clocks = [
         (FIRST_RESPONSE, conversation.first_response_due, conversation.first_response_at),
         (RESOLUTION, conversation.resolution_due, resolution_stop),
@@ -164,6 +170,7 @@ def check_slas(db: Database, settings: Settings, *, now: datetime) -> dict[str, 
     """The minute job ("service.sla"): policies for new conversations, states moved on, breaches on
     the timeline. Safe to run again: states are recomputed and each breach event is recorded once."""
     applied = apply_missing_policies(db, now=now)
+    keep_pauses(db)
     with db.read() as session:
         rows = session.execute(
             select(Conversation, SlaPolicy.warn_before_minutes, SlaPolicy.name)

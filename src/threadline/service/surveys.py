@@ -7,9 +7,10 @@ token finds nothing. Answering again changes the answer. Each first answer is a 
 (properties survey, score, comment) on the customer's timeline, which the insight dashboards count; a
 changed answer is a "Survey Answer Changed" event, so no dashboard counts one survey twice.
 
-Surveys go out by email through messaging (`send_message`, purpose service, origin service), which
-checks consent like any message. Conversations on other channels get none yet: their outbound senders
-come with the channels (docs/service.md, "Surveys").
+Surveys go out on the conversation's channel through messaging (`send_message`, purpose service,
+origin service), which checks consent like any message: an email with a link per score, or a short text
+with a link per survey on SMS, WhatsApp, WeChat and social (a call's survey goes by SMS to the number).
+A chat's survey is a line in the chat, as an agent's chat reply is (docs/service.md, "Surveys").
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, select
+from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import aliased
 
 from threadline.accounts import Viewer
@@ -28,11 +29,13 @@ from threadline.config import Settings
 from threadline.errors import Invalid, NotFound
 from threadline.messaging import send_message
 from threadline.profiles import resolve_profile_id
+from threadline.service.chat import CHAT, ChatLine, announce_chat_line
+from threadline.service.conversations import OUT
 from threadline.service.customer_events import SURVEY_CHANGED_EVENT, SURVEY_EVENT, record_service_event
-from threadline.service.survey_texts import SCALES, survey_email
+from threadline.service.survey_texts import SCALES, survey_email, survey_text
 from threadline.service.weakest_link import queue_evaluation
 from threadline.storage import Database
-from threadline.storage.models import Conversation, Profile, SurveyResponse
+from threadline.storage.models import Conversation, ConversationMessage, Profile, SurveyResponse
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ MAX_COMMENT = 2000
 # The sweep sends a survey for conversations resolved this recently: a worker that was down an hour
 # still sends them; one installed today does not survey last year's conversations.
 SURVEY_WITHIN = timedelta(days=1)
+SURVEY_CHANNELS = {"phone": "sms"}  # conversation channel -> the survey's, where they differ
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,40 @@ def survey_url(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/survey/{token}"
 
 
+def survey_channel(conversation_channel: str) -> str:
+    """The channel a conversation's survey goes out on: its own; a call is followed by a text message
+    to the number (the usual post-call survey)."""
+    return SURVEY_CHANNELS.get(conversation_channel, conversation_channel)
+
+
+def _store(
+    db: Database,
+    *,
+    profile_id: str,
+    kinds: tuple[str, ...],
+    conversation_id: int | None,
+    channel: str,
+    now: datetime,
+) -> tuple[list[int], dict[str, str]]:
+    """One survey row per kind; answers their ids and each kind's link token."""
+    tokens = {kind: secrets.token_urlsafe(32) for kind in kinds}
+    with db.write() as session:
+        rows = [
+            SurveyResponse(
+                profile_id=profile_id,
+                conversation_id=conversation_id,
+                kind=kind,
+                channel=channel,
+                token_hash=token_hash(token),
+                sent_at=now,
+            )
+            for kind, token in tokens.items()
+        ]
+        session.add_all(rows)
+        session.flush()
+        return [row.id for row in rows], tokens
+
+
 def _send(
     db: Database,
     settings: Settings,
@@ -90,28 +128,23 @@ def _send(
     kinds: tuple[str, ...],
     conversation_id: int | None,
     language: str | None,
+    channel: str = "email",
+    to_address: str | None = None,
     now: datetime,
 ) -> list[int]:
-    """Store one survey row per kind and email the customer their links; rows are removed again when
-    the customer has no email address (nothing could reach them). A consent refusal keeps them: the
-    survey was asked for, and the delivery log says why it did not go."""
-    tokens = {kind: secrets.token_urlsafe(32) for kind in kinds}
-    with db.write() as session:
-        rows = [
-            SurveyResponse(
-                profile_id=profile_id,
-                conversation_id=conversation_id,
-                kind=kind,
-                channel="email",
-                token_hash=token_hash(token),
-                sent_at=now,
-            )
-            for kind, token in tokens.items()
-        ]
-        session.add_all(rows)
-        session.flush()
-        ids = [row.id for row in rows]
-    subject, text, html = survey_email({k: survey_url(settings, t) for k, t in tokens.items()}, language)
+    """Store one survey row per kind and send the customer their links on `channel` (to `to_address`,
+    the number or id they wrote from, when given); rows are removed again when nothing could reach
+    them (no address for the channel). A consent refusal keeps them: the survey was asked for, and the
+    delivery log says why it did not go."""
+    ids, tokens = _store(
+        db, profile_id=profile_id, kinds=kinds, conversation_id=conversation_id, channel=channel, now=now
+    )
+    links = {k: survey_url(settings, t) for k, t in tokens.items()}
+    html: str | None = None
+    if channel == "email":
+        subject, text, html = survey_email(links, language)
+    else:
+        subject, text = survey_text(links, language)
     try:
         send_message(
             db,
@@ -122,8 +155,9 @@ def _send(
             subject=subject,
             body_text=text,
             body_html=html,
-            channel="email",
+            channel=channel,
             origin="service",
+            to_address=to_address,
             now=now,
         )
     except (Invalid, NotFound) as problem:
@@ -134,19 +168,51 @@ def _send(
     return ids
 
 
+def _post_in_chat(
+    db: Database,
+    settings: Settings,
+    *,
+    profile_id: str,
+    kinds: tuple[str, ...],
+    conversation_id: int,
+    session_id: str,
+    language: str | None,
+    now: datetime,
+) -> list[int]:
+    """The survey as a line in the chat the visitor opened, like an agent's chat reply (no relay, no
+    consent to contact: it answers them where they wrote); marked automated, so the metrics do not
+    count it as a reply."""
+    ids, tokens = _store(
+        db, profile_id=profile_id, kinds=kinds, conversation_id=conversation_id, channel=CHAT, now=now
+    )
+    _, text = survey_text({k: survey_url(settings, t) for k, t in tokens.items()}, language)
+    with db.write() as session:
+        entry = ConversationMessage(
+            conversation_id=conversation_id, direction=OUT, body_text=text, automated=True, created_at=now
+        )
+        session.add(entry)
+        session.flush()
+        line = ChatLine(entry.id, OUT, text, now)
+    announce_chat_line(
+        db, settings, profile_id=profile_id, conversation_id=conversation_id, session_id=session_id, line=line
+    )
+    return ids
+
+
 def send_resolution_survey(
     db: Database, settings: Settings, conversation_id: int, *, now: datetime
 ) -> list[int]:
     """The CSAT survey (and CES when THREADLINE_SURVEY_CES is on) for a resolved conversation, once
-    per resolution; answers the survey ids sent (none when it is not resolved, was surveyed already, or
-    is on a channel surveys cannot use yet). The conversations module may call it when an agent
-    resolves; the sweep (`send_due_surveys`) catches every one it did not."""
+    per resolution, on the conversation's channel (a chat's as a line in the chat; a call's by SMS);
+    answers the survey ids sent (none when it is not resolved, was surveyed already, or is a chat
+    without a session). The conversations module may call it when an agent resolves; the sweep
+    (`send_due_surveys`) catches every one it did not."""
     with db.read() as session:
         conversation = session.get(Conversation, conversation_id)
         if conversation is None or conversation.status not in ("resolved", "closed"):
             return []
-        if conversation.channel != "email":
-            return []
+        if conversation.channel == CHAT and not conversation.thread_key:
+            return []  # no chat session to post it in
         resolved_at = conversation.resolved_at or conversation.closed_at or now
         surveyed = session.scalar(
             select(SurveyResponse.id).where(
@@ -158,7 +224,20 @@ def send_resolution_survey(
         if surveyed is not None:
             return []
         profile_id, language = conversation.profile_id, conversation.language
+        channel, thread_key = conversation.channel, conversation.thread_key
     kinds = ("csat", "ces") if settings.survey_ces else ("csat",)
+    if channel == CHAT:
+        assert thread_key is not None
+        return _post_in_chat(
+            db,
+            settings,
+            profile_id=profile_id,
+            kinds=kinds,
+            conversation_id=conversation_id,
+            session_id=thread_key,
+            language=language,
+            now=now,
+        )
     return _send(
         db,
         settings,
@@ -166,13 +245,16 @@ def send_resolution_survey(
         kinds=kinds,
         conversation_id=conversation_id,
         language=language,
+        channel=survey_channel(channel),
+        # The number or id the customer wrote from, which need not be the one their profile shows.
+        to_address=None if channel == "email" else thread_key,
         now=now,
     )
 
 
 def send_due_surveys(db: Database, settings: Settings, *, now: datetime) -> dict[str, int]:
-    """The sweep ("service.surveys"): a survey for each email conversation resolved within a day that
-    has none since it was resolved."""
+    """The sweep ("service.surveys"): a survey for each conversation resolved within a day that has
+    none since it was resolved, on the conversation's channel."""
     surveyed = (
         exists()
         .where(
@@ -187,7 +269,8 @@ def send_due_surveys(db: Database, settings: Settings, *, now: datetime) -> dict
             session.scalars(
                 select(Conversation.id).where(
                     Conversation.status.in_(("resolved", "closed")),
-                    Conversation.channel == "email",
+                    # A chat without a session has nowhere to post the survey.
+                    or_(Conversation.channel != CHAT, Conversation.thread_key.is_not(None)),
                     Conversation.resolved_at >= now - SURVEY_WITHIN,
                     ~surveyed,
                 )
@@ -199,7 +282,8 @@ def send_due_surveys(db: Database, settings: Settings, *, now: datetime) -> dict
 
 def send_nps_surveys(db: Database, settings: Settings, *, now: datetime) -> dict[str, int]:
     """The NPS schedule ("service.nps"): customers who had a service conversation in the last
-    THREADLINE_NPS_EVERY_DAYS days and were not asked in that time get the NPS question by email.
+    THREADLINE_NPS_EVERY_DAYS days and were not asked in that time get the NPS question on the channel
+    of their latest conversation (by email after a chat).
 
     Only customers in contact with the service desk: a survey under the "service" purpose follows a
     service contact; asking every active customer is a marketing message, for journeys and their
@@ -210,28 +294,40 @@ def send_nps_surveys(db: Database, settings: Settings, *, now: datetime) -> dict
     since = now - timedelta(days=days)
     asked = aliased(SurveyResponse)
     with db.read() as session:
-        customers = list(
-            session.scalars(
-                select(Conversation.profile_id)
-                .join(Profile, Profile.id == Conversation.profile_id)
-                .where(
-                    Conversation.created_at >= since,
-                    Profile.merged_into.is_(None),
-                    ~exists().where(
-                        and_(
-                            asked.profile_id == Conversation.profile_id,
-                            asked.kind == "nps",
-                            asked.sent_at >= since,
-                        )
-                    ),
-                )
-                .distinct()
+        contacts = session.execute(
+            select(Conversation.profile_id, Conversation.channel, Conversation.thread_key)
+            .join(Profile, Profile.id == Conversation.profile_id)
+            .where(
+                Conversation.created_at >= since,
+                Profile.merged_into.is_(None),
+                ~exists().where(
+                    and_(
+                        asked.profile_id == Conversation.profile_id,
+                        asked.kind == "nps",
+                        asked.sent_at >= since,
+                    )
+                ),
             )
-        )
+            .order_by(Conversation.last_message_at, Conversation.id)
+        ).all()
+    # Each customer is asked where they last wrote to the desk; a chat session is over by now, so
+    # after a chat the question goes by email.
+    latest = {profile_id: (channel, key) for profile_id, channel, key in contacts}
+    customers = sorted(latest)
     sent = 0
-    for profile_id in sorted(customers):
+    for profile_id in customers:
+        channel, key = latest[profile_id]
+        on_email = channel in ("email", CHAT)
         if _send(
-            db, settings, profile_id=profile_id, kinds=("nps",), conversation_id=None, language=None, now=now
+            db,
+            settings,
+            profile_id=profile_id,
+            kinds=("nps",),
+            conversation_id=None,
+            language=None,
+            channel="email" if on_email else survey_channel(channel),
+            to_address=None if on_email else key,
+            now=now,
         ):
             sent += 1
     return {"customers": len(customers), "sent": sent}

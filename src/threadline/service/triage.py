@@ -3,7 +3,8 @@ left out is left alone.
 
 Statuses: open -> pending (waiting for the customer) -> resolved -> closed. Resolving stamps
 `resolved_at`, closing `closed_at`; moving a resolved or closed conversation back to open or pending
-counts as reopened, as a customer's new message to a resolved one does (conversations.py).
+counts as reopened, as a customer's new message to a resolved one does (conversations.py). Pending
+pauses the resolution clock and leaving pending resumes it, moving its due time (sla_pause.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from threadline.errors import Invalid
 from threadline.service.conversations import CLOSED, PRIORITIES, RESOLVED, STATUSES
 from threadline.service.reads import get_conversation
 from threadline.service.scope import ConversationNotFound, handled_conversation
+from threadline.service.sla_pause import status_changed
 from threadline.service.views import ConversationDetail
 from threadline.storage import Database
 from threadline.storage.models import Team, User
@@ -95,6 +97,7 @@ def change_conversation(
             conversation.tags = new_tags
         if status is not None and status != conversation.status:
             changed["status"] = [conversation.status, status]
+            status_changed(session, conversation, conversation.status, status, now)
             if conversation.status in (RESOLVED, CLOSED) and status not in (RESOLVED, CLOSED):
                 conversation.reopened += 1
                 conversation.resolved_at = conversation.closed_at = None

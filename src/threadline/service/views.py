@@ -128,11 +128,13 @@ class EntryView:
     outbound_message_id: int | None = None
     delivery_status: str | None = None  # an agent's reply: queued, sent, failed, refused (messaging)
     delivery_reason: str | None = None
+    automated: bool = False  # sent by Threadline itself (a survey in the chat), not an agent
 
     def as_dict(self, *, reveal: bool) -> dict[str, Any]:
         return {
             "id": self.id,
             "direction": self.direction,
+            "automated": self.automated,
             "author_user_id": self.author_user_id,
             "sender": self.sender if reveal else None,
             "body_text": self.body_text if reveal else None,

@@ -29,6 +29,7 @@ from threadline.errors import Invalid
 from threadline.identity import InvalidIdentifier, normalise
 from threadline.ingest import InvalidMessage, SourceInfo, parse_time, quarantine_raw
 from threadline.service.conversations import InboundAttachment, Received, receive_inbound
+from threadline.service.opt_out import OPT_OUT_CHANNELS, OptedOut, is_opt_out, take_opt_out
 from threadline.storage import Database
 
 SIGNATURE_HEADER = "X-Threadline-Signature"
@@ -76,10 +77,12 @@ def accepts_webhooks(source: SourceInfo | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class WebhookOutcome:
-    """What became of a signed request: stored (`received`, None for an erased person's message), or
-    kept in the quarantine with the reason and the field at fault."""
+    """What became of a signed request: stored (`received`, None for an erased person's message), an
+    opt-out reply taken (`opted_out`), or kept in the quarantine with the reason and the field at
+    fault."""
 
     received: Received | None = None
+    opted_out: OptedOut | None = None
     quarantine_id: int | None = None
     reason: str | None = None
     field: str | None = None
@@ -142,8 +145,9 @@ def message_time(payload: Mapping[str, Any], name: str, now: datetime) -> dateti
 
 def take_message(
     db: Database, settings: Settings, payload: Mapping[str, Any], *, now: datetime
-) -> Received | None:
-    """One provider message into a conversation, threaded by the customer's number (or id)."""
+) -> Received | OptedOut | None:
+    """One provider message into a conversation, threaded by the customer's number (or id); an SMS or
+    WhatsApp message that is only an opt-out keyword withdraws marketing consent instead (opt_out.py)."""
     channel = _field(payload, "channel")
     if channel not in MESSAGE_CHANNELS:
         raise Invalid(f"channel: must be one of {', '.join(MESSAGE_CHANNELS)}", details={"field": "channel"})
@@ -157,6 +161,18 @@ def take_message(
     attachments = url_attachments(payload.get("attachments"))
     if not text.strip() and not attachments:
         raise Invalid("text: is required when there are no attachments", details={"field": "text"})
+    provider_id = _field(payload, "message_id", limit=200)
+    if channel in OPT_OUT_CHANNELS and not attachments and is_opt_out(text):
+        return take_opt_out(
+            db,
+            settings,
+            channel=channel,
+            kind=kind,
+            sender=sender,
+            keyword=text,
+            provider_message_id=provider_id,
+            now=now,
+        )
     return receive_inbound(
         db,
         settings,
@@ -166,7 +182,7 @@ def take_message(
         sender=_field(payload, "name", required=False) or sender,
         body_text=text,
         attachments=attachments,
-        message_id_header=f"{channel}-{_field(payload, 'message_id', limit=200)}",
+        message_id_header=f"{channel}-{provider_id}",
         at=message_time(payload, "timestamp", now),
     )
 
@@ -184,7 +200,10 @@ def take_webhook(
             raise Invalid("body: must be a JSON object", details={"field": "body"})
         if kind == "call":
             return WebhookOutcome(received=take_call_record(db, settings, payload, now=now))
-        return WebhookOutcome(received=take_message(db, settings, payload, now=now))
+        taken = take_message(db, settings, payload, now=now)
+        if isinstance(taken, OptedOut):
+            return WebhookOutcome(opted_out=taken)
+        return WebhookOutcome(received=taken)
     except orjson.JSONDecodeError as error:
         reason, field = f"body: is not valid JSON ({error})", "body"
     except Invalid as error:

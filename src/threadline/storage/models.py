@@ -540,6 +540,13 @@ class OutboundMessage(Base):
     origin: Mapped[str] = mapped_column(String(40))  # manual | journey | service: who asked
     # Extra headers the email carries: a service reply's In-Reply-To and References (threading).
     headers: Mapped[dict[str, str] | None] = mapped_column(JSONType, nullable=True)
+    # Pacing and tracking (migration 0022, threadline.messaging.quiet_hours / tracking): not sent before
+    # `send_after` (held for the customer's quiet hours); `tracked` when the email went out with an
+    # open pixel and redirected links, so an empty first_opened_at means "not opened" only then.
+    send_after: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_opened_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    first_clicked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class ProfileScore(Base):
@@ -628,6 +635,11 @@ class Conversation(Base):
     first_response_due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     resolution_due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     sla_state: Mapped[str] = mapped_column(String(10), default="ok")
+    # The resolution clock pauses while the conversation is pending (threadline.service.sla_pause):
+    # when the current pause began, and the business minutes paused so far, by which
+    # `resolution_due` has already been moved.
+    sla_paused_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    sla_paused_minutes: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ConversationMessage(Base):
@@ -652,6 +664,8 @@ class ConversationMessage(Base):
         BigInteger().with_variant(Integer(), "sqlite"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Sent by Threadline itself (a survey in the chat), not an agent: not a reply in the metrics.
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Attachment(Base):
@@ -1160,7 +1174,6 @@ class DestinationDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-
 
 
 # --- message tracking (migration 0022): new messaging models go below this line ---

@@ -62,6 +62,8 @@ def _shown(message: MessageView, reveal: bool) -> dict[str, Any]:
         "subject": message.subject if reveal else None,
         "created_at": message.created_at,
         "sent_at": message.sent_at,
+        "opened_at": message.first_opened_at,
+        "clicked_at": message.first_clicked_at,
     }
 
 
