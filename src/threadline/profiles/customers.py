@@ -192,6 +192,19 @@ def assign_owner(db: Database, viewer: Viewer, profile_ids: list[str], owner_id:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def adopt_unowned(session: Session, profile_ids: list[str], owner_id: int) -> int:
+    """Give the customers nobody owns to `owner_id`, in the caller's transaction (a rep converting a lead
+    works on that person from now on, and must see them); an owned customer keeps its owner. Returns how
+    many changed."""
+    result = session.execute(
+        update(Profile)
+        .where(Profile.id.in_(profile_ids), Profile.merged_into.is_(None), Profile.owner_id.is_(None))
+        .values(owner_id=owner_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def change_tags(
     db: Database, viewer: Viewer, profile_ids: list[str], *, add: list[str], remove: list[str]
 ) -> int:

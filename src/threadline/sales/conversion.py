@@ -15,6 +15,8 @@ from typing import Any
 from threadline.accounts import Viewer
 from threadline.config import Settings
 from threadline.errors import Conflict, Forbidden, Invalid
+from threadline.privacy import live_profile_id
+from threadline.profiles import adopt_unowned
 from threadline.sales.records import ACCOUNT_KINDS, check_values, get_record, insert_record, scoped_row
 from threadline.storage import Database
 from threadline.storage.models import Lead
@@ -123,6 +125,11 @@ def convert_lead(
             checked_deal = _checked(session, viewer, "deal", raw_deal, settings)
             checked_deal["owner_id"] = owner
             deal_id = insert_record(session, viewer, "deal", checked_deal, now=now).id
+        if lead.profile_id is not None and owner is not None:
+            # The person becomes the owner's customer unless someone owns them already: the rep who
+            # converted them must see their 360 page (data scope follows the profile's owner).
+            live = live_profile_id(session.connection(), lead.profile_id)
+            adopt_unowned(session, [live], owner)
         lead.status, lead.converted_at, lead.updated_at = "converted", now, now
         lead.converted_account_id, lead.converted_contact_id = account_id, new_contact.id
         lead.converted_deal_id = deal_id
