@@ -45,7 +45,13 @@ from threadline.sales.ical import (
     revoke_calendar_token,
     user_for_calendar_token,
 )
-from threadline.sales.pipelines import PipelineInfo, get_pipeline, list_pipelines, save_pipeline
+from threadline.sales.pipelines import (
+    PipelineInfo,
+    delete_pipeline,
+    get_pipeline,
+    list_pipelines,
+    save_pipeline,
+)
 from threadline.sales.plan_messages import MESSAGE_CHANNELS, plan_message_counts, send_plan_messages
 from threadline.sales.pool import (
     PoolAccount,
@@ -169,6 +175,7 @@ __all__ = [
     "day_bounds",
     "delete_custom_field",
     "delete_follow_up",
+    "delete_pipeline",
     "delete_record",
     "delete_task",
     "export_records",

@@ -170,6 +170,23 @@ def save_pipeline(
         return _info(row)
 
 
+def delete_pipeline(db: Database, viewer: Viewer, pipeline_id: int) -> None:
+    """Remove a pipeline no deal uses (admins); the default one stays (deals without a pipeline use it)."""
+    if viewer.role not in ("admin", "system"):
+        raise Forbidden("pipelines are managed by admins")
+    with db.write() as session:
+        row = session.get(Pipeline, pipeline_id)
+        if row is None:
+            raise NotFound(f"pipeline {pipeline_id} does not exist")
+        if row.is_default:
+            raise Conflict("pipeline: the default pipeline stays; make another the default first",
+                           details={"field": "pipeline"})  # fmt: skip
+        used = session.scalar(select(func.count()).select_from(Deal).where(Deal.pipeline_id == pipeline_id))
+        if used:
+            raise Conflict(f"pipeline: {used} deals use it; move them first", details={"field": "pipeline"})
+        session.delete(row)
+
+
 def record_stage_change(
     session: Session, deal_id: int, from_stage: str | None, to_stage: str, user_id: int | None, now: datetime
 ) -> None:
