@@ -82,10 +82,8 @@ async def save_pool_settings(request: Request, user: WebUser) -> Response:
         {"level": str(n).strip(), "no_follow_up_days": str(f), "no_won_deal_days": str(w)}
         for n, f, w in zip(levels, follow, won, strict=False)
     ]
-    entered = {
-        "rows": rows,
-        **{k: str(form.get(k, "")) for k in ("warning_days", "cooldown_days", "cap")},
-    }
+    typed = {k: str(form.get(k, "")) for k in ("warning_days", "cooldown_days", "cap")}
+    entered: dict[str, Any] = {"rows": rows, **typed}
     value: dict[str, Any] = {
         "levels": {
             row["level"]: {
@@ -95,9 +93,9 @@ async def save_pool_settings(request: Request, user: WebUser) -> Response:
             for row in rows
             if row["level"]
         },
-        "warning_days": _number(entered["warning_days"]),
-        "cooldown_days": _number(entered["cooldown_days"]),
-        "cap": _number(entered["cap"]),
+        "warning_days": _number(typed["warning_days"]),
+        "cooldown_days": _number(typed["cooldown_days"]),
+        "cap": _number(typed["cap"]),
     }
     # Empty warning/cooldown fields mean the defaults, as in the API where they are left out.
     value = {k: v for k, v in value.items() if v is not None or k == "cap"}
