@@ -295,6 +295,12 @@ class Settings(BaseSettings):
         "(support@shop.example) or a whole domain (@shop.example). Empty accepts none; other recipients "
         "are refused with 550.",
     )
+    max_follow_up_file_bytes: int = Field(
+        10_000_000,
+        ge=1,
+        description="Largest file a rep may attach to a follow-up, in bytes; a larger one is refused naming "
+        "the file and nothing is stored.",
+    )
     max_attachment_bytes: int = Field(
         10_000_000,
         ge=0,

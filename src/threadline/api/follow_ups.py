@@ -6,21 +6,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from threadline.api.conversations import attachment_response
 from threadline.api.deps import AdminUser, CallerDep, DatabaseDep, SettingsDep
 from threadline.errors import Invalid, NotFound
 from threadline.privacy import record
 from threadline.sales import (
     assign_account,
+    attach_file,
     calendar_feed,
     claim_account,
     create_task,
     day_bounds,
     delete_follow_up,
     delete_task,
+    follow_up_files,
     get_follow_up,
     get_pool_rules,
     get_task,
@@ -28,6 +31,7 @@ from threadline.sales import (
     list_follow_ups,
     list_pool,
     list_tasks,
+    read_file,
     record_follow_up,
     revoke_calendar_token,
     schedule_items,
@@ -127,6 +131,42 @@ def follow_ups(
 @router.get("/api/v1/follow-ups/{follow_up_id}", summary="One follow-up")
 def follow_up(follow_up_id: int, db: DatabaseDep, caller: CallerDep) -> dict[str, Any]:
     return get_follow_up(db, caller.viewer, follow_up_id).as_json()
+
+
+@router.post(
+    "/api/v1/follow-ups/{follow_up_id}/files", status_code=201, summary="Attach a file to a follow-up"
+)
+async def attach_follow_up_file(
+    follow_up_id: int, file: UploadFile, request: Request, db: DatabaseDep, settings: SettingsDep,
+    caller: CallerDep,
+) -> dict[str, Any]:  # fmt: skip
+    # One byte over the limit is enough to refuse: the rest of an oversize upload is not read.
+    data = await file.read(settings.max_follow_up_file_bytes + 1)
+    view = attach_file(
+        db, settings, caller.viewer, follow_up_id, filename=file.filename or "",
+        content_type=file.content_type, data=data, now=request.app.state.clock(),
+    )  # fmt: skip
+    _audit(request, caller, "change", "follow_up", follow_up_id, action="follow_up_file_attach", file=view.id)
+    return view.as_json()
+
+
+@router.get("/api/v1/follow-ups/{follow_up_id}/files", summary="A follow-up's files (names and sizes)")
+def list_follow_up_files(follow_up_id: int, db: DatabaseDep, caller: CallerDep) -> dict[str, Any]:
+    get_follow_up(db, caller.viewer, follow_up_id)  # 404 outside the scope, as for a missing one
+    files = follow_up_files(db, caller.viewer, [follow_up_id]).get(follow_up_id, [])
+    return {"files": [f.as_json() for f in files]}
+
+
+@router.get("/api/v1/follow-ups/{follow_up_id}/files/{file_id}", summary="Download a follow-up's file")
+def download_follow_up_file(
+    follow_up_id: int, file_id: int, request: Request, db: DatabaseDep, caller: CallerDep
+) -> Response:
+    """Needs the pii permission, as a conversation's attachments do; audited as `download`."""
+    if not caller.viewer.can("pii"):
+        raise NotFound(f"file {file_id} does not exist")
+    view, data = read_file(db, caller.viewer, follow_up_id, file_id)
+    _audit(request, caller, "download", "follow_up", follow_up_id, file=file_id, size=len(data))
+    return attachment_response(view.filename, view.content_type, data)
 
 
 @router.patch("/api/v1/follow-ups/{follow_up_id}", summary="Correct a follow-up")

@@ -30,6 +30,7 @@ from threadline.storage.models import (
     Event,
     EventSentiment,
     FollowUp,
+    FollowUpFile,
     Identity,
     Journey,
     JourneyEnrollment,
@@ -742,7 +743,20 @@ HOLDERS: tuple[Holder, ...] = (
         ).order_by(EventSentiment.event_id),
         "sentiments",
     ),
-    # Sales notes about the person (threadline.sales): what was said and agreed is theirs to see.
+    # Sales notes about the person (threadline.sales): what was said and agreed is theirs to see. The
+    # files first: they hang off the follow-ups.
+    _of_person(
+        "follow_up_files",
+        FollowUpFile,
+        select(
+            FollowUpFile.follow_up_id,
+            FollowUpFile.filename,
+            FollowUpFile.content_type,
+            FollowUpFile.size,
+            FollowUpFile.created_at,
+        ).order_by(FollowUpFile.id),
+        "follow_up_files",
+    ),
     _of_person(
         "follow_ups",
         FollowUp,

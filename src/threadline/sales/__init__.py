@@ -25,6 +25,7 @@ from threadline.sales.custom_fields import (
 )
 from threadline.sales.deals import OUTCOMES, close_deal, move_deal, pipeline_board
 from threadline.sales.digest import send_digests
+from threadline.sales.follow_up_files import FileView, attach_file, follow_up_files, read_file
 from threadline.sales.follow_ups import (
     DEFAULT_METHODS,
     METHOD_CHANNELS,
@@ -147,6 +148,7 @@ __all__ = [
     "CardView",
     "Effectiveness",
     "FieldDefinition",
+    "FileView",
     "FollowUpView",
     "ImportOutcome",
     "PipelineInfo",
@@ -162,6 +164,7 @@ __all__ = [
     "ToDo",
     "WukongOutcome",
     "assign_account",
+    "attach_file",
     "calendar_feed",
     "calendar_token_issued",
     "check_pool_rules",
@@ -179,6 +182,7 @@ __all__ = [
     "delete_record",
     "delete_task",
     "export_records",
+    "follow_up_files",
     "follow_up_methods",
     "follow_ups_from_timeline",
     "get_follow_up",
@@ -206,6 +210,7 @@ __all__ = [
     "plan_message_counts",
     "pool_deadlines",
     "pool_warnings",
+    "read_file",
     "read_table",
     "record_card",
     "record_follow_up",

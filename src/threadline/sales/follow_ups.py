@@ -284,6 +284,11 @@ def _own_row(session: Session, viewer: Viewer, follow_up_id: int, *, write: bool
     return row
 
 
+def follow_up_in_scope(session: Session, viewer: Viewer, follow_up_id: int, *, write: bool) -> FollowUp:
+    """The follow-up row if its subject is in the viewer's (write) scope; NotFound otherwise."""
+    return _own_row(session, viewer, follow_up_id, write=write)
+
+
 def get_follow_up(db: Database, viewer: Viewer, follow_up_id: int) -> FollowUpView:
     with db.read() as session:
         return _view(_own_row(session, viewer, follow_up_id, write=False))

@@ -1129,6 +1129,25 @@ class ContactCard(Base):
 # --- sales admin (migration 0020): new sales models go below this line ---
 
 
+class FollowUpFile(Base):
+    """A file attached to a follow-up (a signed quote, a photo from a visit): kept in the database like a
+    conversation's attachments, so a backup, an export and an erasure see it. `profile_id` is the
+    follow-up's, so an erasure finds the file without the follow-up."""
+
+    __tablename__ = "follow_up_files"
+    __table_args__ = (Index("ix_follow_up_files_follow_up", "follow_up_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    follow_up_id: Mapped[int] = mapped_column(ForeignKey("follow_ups.id", ondelete="CASCADE"))
+    profile_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(150))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 # --- destinations (migration 0021): new destination models go below this line ---
 
 

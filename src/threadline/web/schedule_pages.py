@@ -12,25 +12,29 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from threadline.accounts import UserInfo, get_preferences, viewer_for
+from threadline.api.conversations import attachment_response
 from threadline.errors import Invalid, NotFound, ThreadlineError
 from threadline.privacy import record
 from threadline.sales import (
     PRIORITIES,
     VIEWS,
+    attach_file,
     calendar_token_issued,
     claim_account,
     create_task,
     day_bounds,
+    follow_up_files,
     follow_up_methods,
     issue_calendar_token,
     list_follow_ups,
     list_pool,
     list_tasks,
     local_date,
+    read_file,
     record_follow_up,
     reminder_count,
     revoke_calendar_token,
@@ -81,6 +85,7 @@ def _follow_up_panel(request: Request, user: UserInfo, profile_id: str, error: s
     db = request.app.state.db
     viewer = viewer_for(db, user.id, user.role)
     found = list_follow_ups(db, viewer, subject_type="profile", subject_id=profile_id)
+    files = follow_up_files(db, viewer, [f.id for f in found if f.id is not None])
     page = request.headers.get("HX-Request") != "true"
     return render(
         request,
@@ -89,6 +94,8 @@ def _follow_up_panel(request: Request, user: UserInfo, profile_id: str, error: s
         user=user,
         profile_id=profile_id,
         follow_ups=found,
+        files=files,
+        can_download=viewer.can("pii"),
         methods=follow_up_methods(db),
         method_names=METHOD_NAMES,
         can_record=viewer.can("edit"),
@@ -126,11 +133,18 @@ def follow_up_record(
     content: str = Form(""),
     outcome: str = Form(""),
     next_contact_at: str = Form(""),
+    file: UploadFile | None = File(None),
 ) -> Response:
     check_csrf(request, csrf)
     db = request.app.state.db
+    settings = request.app.state.settings
     viewer = viewer_for(db, user.id, user.role)
     now = request.app.state.clock()
+    # Read (at most one byte over the limit) before recording, so a refused file records nothing.
+    upload = file.file.read(settings.max_follow_up_file_bytes + 1) if file and file.filename else b""
+    if len(upload) > settings.max_follow_up_file_bytes:
+        limit = settings.max_follow_up_file_bytes
+        return _follow_up_panel(request, user, profile_id, error=f"file: over the limit of {limit:,} bytes")
     try:
         view = record_follow_up(
             db,
@@ -148,11 +162,41 @@ def follow_up_record(
         return _follow_up_panel(request, user, profile_id, error=problem.message)
     except NotFound:
         return render(request, "not_found.html", 404, user=user)
-    details = {"via": "web", "action": "follow_up_create", "subject": f"profile:{profile_id}"}
-    record(db, actor_of(request, user.id), "change", "follow_up", str(view.id), at=now, details=details)
+    details: dict[str, Any] = {"via": "web", "action": "follow_up_create", "subject": f"profile:{profile_id}"}
+    actor = actor_of(request, user.id)
+    if upload and file is not None and view.id is not None:
+        try:
+            attached = attach_file(
+                db, settings, viewer, view.id, filename=file.filename or "",
+                content_type=file.content_type, data=upload, now=now,
+            )  # fmt: skip
+        except Invalid as problem:  # the follow-up is kept; the panel says why the file is not
+            record(
+                db, actor_of(request, user.id), "change", "follow_up", str(view.id), at=now, details=details
+            )
+            return _follow_up_panel(request, user, profile_id, error=problem.message)
+        details["file"] = attached.id
+    record(db, actor, "change", "follow_up", str(view.id), at=now, details=details)
     if request.headers.get("HX-Request") == "true":
         return _follow_up_panel(request, user, profile_id)
     return RedirectResponse(f"/customers/{quote(profile_id)}#follow-ups", status_code=303)
+
+
+@router.get("/follow-ups/{follow_up_id}/files/{file_id}")
+def follow_up_file_download(request: Request, follow_up_id: int, file_id: int, user: WebUser) -> Response:
+    """A follow-up's file, for users who see personal data, within the follow-up's scope; audited."""
+    db = request.app.state.db
+    viewer = viewer_for(db, user.id, user.role)
+    try:
+        if not viewer.can("pii"):
+            raise NotFound(f"file {file_id} does not exist")
+        view, data = read_file(db, viewer, follow_up_id, file_id)
+    except NotFound:
+        return render(request, "not_found.html", 404, user=user)
+    details = {"via": "web", "file": file_id, "size": len(data)}
+    at = request.app.state.clock()
+    record(db, actor_of(request, user.id), "download", "follow_up", str(follow_up_id), at=at, details=details)
+    return attachment_response(view.filename, view.content_type, data)
 
 
 def _day_param(value: str | None, today: date) -> date:
