@@ -225,6 +225,9 @@ class Event(Base):
         # messageId first, for the same reason as identities' (value, kind).
         UniqueConstraint("message_id", "source_id", name="uq_events_message_source"),
         Index("ix_events_profile_time", "profile_id", "timestamp", "id"),
+        # "Did X within N days" per customer, under an OR too (segments, journeys' last-event reads):
+        # without it PostgreSQL scans each customer's whole timeline per condition (bench/segment_eval.py).
+        Index("ix_events_profile_name_time", "profile_id", "name", "timestamp"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
