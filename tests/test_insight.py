@@ -292,7 +292,7 @@ def test_pages_draw_every_chart_and_export_it(http: httpx.Client, shop: dict[str
     march = "start=2024-03-01&end=2024-03-31"
     page = http.get(f"/insight?{march}")
     assert page.status_code == 200 and page.text.count("data-chart=") >= 5
-    assert "no service data yet" in page.text.lower()
+    assert "no service conversations were opened in these dates" in page.text.lower()
     exported = http.get(f"/insight?{march}&format=csv&chart=revenue")
     assert exported.headers["content-type"].startswith("text/csv")
     assert "revenue,320.0" in exported.text and "orders,3" in exported.text

@@ -207,3 +207,24 @@ def test_rest_csv_and_page(db: Database, desk: dict[str, int], http: httpx.Clien
     assert page.status_code == 200 and 'data-group="email"' in page.text and "data-chart=" in page.text
     assert "<script>" not in page.text  # charts come from a static file (CSP script-src 'self')
     assert http.get("/service/metrics.csv", params=params).text.startswith("channel,label,period")
+
+
+def test_the_insight_dashboard_shows_the_same_service_figures(db: Database, desk: dict[str, int]) -> None:
+    """Insight's "First response and resolution time" chart reads these metrics: the same numbers."""
+    from datetime import date
+
+    from threadline.analytics.metrics import service_times
+    from threadline.analytics.scope import InsightFilters
+
+    march = InsightFilters(date(2026, 3, 1), date(2026, 3, 14))
+    chart = service_times(db, SYSTEM, march)
+    rows = {r["channel"]: r for r in chart.records()}
+    assert rows["all"]["conversations"] == 5 and rows["all"]["first_response_minutes"] == 30
+    assert rows["all"]["resolution_hours"] == 2.0 and rows["all"][
+        "first_contact_resolution"
+    ] == pytest.approx(33.3)
+    assert rows["email"]["first_response_minutes"] == 60
+    only_chat = service_times(db, SYSTEM, InsightFilters(march.start, march.end, channel="chat"))
+    assert [r["channel"] for r in only_chat.records()] == ["chat"]
+    empty = service_times(db, SYSTEM, InsightFilters(date(2025, 1, 1), date(2025, 1, 31)))
+    assert empty.rows == [] and empty.note

@@ -76,6 +76,10 @@ TITLES = {
 }
 COLUMN_NAMES = {
     "customers": N_("Customers"),
+    "conversations": N_("Conversations"),
+    "first_response_minutes": N_("First response (median minutes)"),
+    "resolution_hours": N_("Resolution (median hours)"),
+    "first_contact_resolution": N_("First-contact resolution (%)"),
     "sessions": N_("Sessions"),
     "page_views": N_("Page views"),
     "app_opens": N_("App opens"),
@@ -130,10 +134,7 @@ VIEW_NAMES = {
     "team": N_("team"),
 }
 NOTES = {
-    "service_times": N_(
-        "No service data yet: first response time, resolution time and first-contact resolution need "
-        "service conversations, which Threadline does not record yet."
-    ),
+    "service_times": N_("No service conversations were opened in these dates."),
     "surveys": N_("No survey answers yet: they come from events named “Survey Answered”."),
     "cac_by_channel": N_("CLV not computed yet: CLV:CAC appears once the CLV model has run."),
 }
