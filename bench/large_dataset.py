@@ -839,6 +839,26 @@ def sqlite_name(profiles: int, events: int, seed: int) -> str:
     return f"large-{profiles}p-{events}e-s{seed}.db"
 
 
+def add_arguments(args: argparse.ArgumentParser, sqlite_dir: str) -> None:
+    """The data set's options, for a benchmark that runs on it (segment_eval.py, dashboards.py)."""
+    args.add_argument("--profiles", type=int, default=1_000_000)
+    args.add_argument("--events", type=int, default=10_000_000)
+    args.add_argument("--seed", type=int, default=7)
+    args.add_argument("--repeat", type=int, default=3)
+    args.add_argument("--sqlite-dir", default=sqlite_dir, help="where the SQLite data set lives")
+
+
+def backends_for(options: argparse.Namespace, name: str) -> Iterator[Any]:
+    """common.backends' databases, the SQLite one being the data set's own file in --sqlite-dir."""
+    import common
+
+    for backend in common.backends(options, name):
+        if backend.name == "sqlite":
+            path = Path(options.sqlite_dir) / sqlite_name(options.profiles, options.events, options.seed)
+            backend = common.Backend("sqlite", f"sqlite:///{path}")
+        yield backend
+
+
 def default_url(database: str, args: argparse.Namespace) -> str:
     if database == "sqlite":
         return f"sqlite:///{Path(args.sqlite_dir) / sqlite_name(args.profiles, args.events, args.seed)}"

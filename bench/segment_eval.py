@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -334,20 +333,11 @@ def run_backend(backend: common.Backend, args: argparse.Namespace) -> str:
 
 def main() -> None:
     args = common.parser(__doc__ or "")
-    args.add_argument("--profiles", type=int, default=1_000_000)
-    args.add_argument("--events", type=int, default=10_000_000)
-    args.add_argument("--seed", type=int, default=7)
-    args.add_argument("--repeat", type=int, default=3)
+    large_dataset.add_arguments(args, str(common.DATA))
     args.add_argument("--timeout", type=float, default=600.0, help="seconds before a query is cancelled")
-    args.add_argument("--sqlite-dir", default=str(common.DATA), help="where the SQLite data set lives")
     args.add_argument("--explain", action="store_true", help="print the compiled and hand-written SQL")
     options = args.parse_args()
-    for backend in common.backends(options, "segment_eval"):
-        if backend.name == "sqlite":
-            path = Path(options.sqlite_dir) / large_dataset.sqlite_name(
-                options.profiles, options.events, options.seed
-            )
-            backend = common.Backend("sqlite", f"sqlite:///{path}")
+    for backend in large_dataset.backends_for(options, "segment_eval"):
         report_text = run_backend(backend, options)
         print(report_text, flush=True)
         if not options.no_results:

@@ -184,6 +184,42 @@ def test_an_agent_counts_only_their_customers(db: Database, shop: dict[str, Any]
     assert values(customer_counts(db, SYSTEM, team), value="customers") == {"total": 2, "new": 1, "active": 1}
 
 
+def test_a_segment_filter_counts_only_its_members(
+    db: Database, settings: Settings, shop: dict[str, Any], http: httpx.Client
+) -> None:
+    """Members of "Tiered" (alice gold, bob silver) as they are now: every chart narrows to them, the
+    pages offer the segment and an unknown one is refused naming the field."""
+    from threadline.segments import create_segment, recompute
+
+    tiered = create_segment(
+        db, SYSTEM, name="Tiered", definition={"type": "trait", "key": "tier", "op": "exists"}, now=NOW
+    )
+    assert recompute(db, tiered.id, now=NOW, settings=settings).entered == 2
+    march = InsightFilters(MARCH.start, MARCH.end, segment_id=tiered.id)
+    counts = values(customer_counts(db, SYSTEM, march), value="customers")
+    assert counts == {"total": 2, "new": 1, "active": 2}
+    assert values(customers_by_channel(db, SYSTEM, march), "channel", "customers") == {
+        "web": 1, "app": 1, "store": 1,
+    }  # fmt: skip
+    got = values(revenue_summary(db, SYSTEM, march))
+    assert (got["revenue"], got["orders"], got["buyers"]) == (320.0, 3, 2)
+    assert values(customer_counts(db, shop["agent"], march), value="customers") == {
+        "total": 1, "new": 1, "active": 1,
+    }  # fmt: skip  # the agent sees bob only
+    assert churn_rate(db, SYSTEM, march).records()[0]["previous_buyers"] == 1  # alice; dave is not tiered
+
+    sign_in(http)
+    page = http.get(f"/insight?start=2024-03-01&end=2024-03-31&segment={tiered.id}")
+    assert page.status_code == 200 and f'<option value="{tiered.id}" selected>Tiered</option>' in page.text
+    exported = http.get(
+        f"/insight?start=2024-03-01&end=2024-03-31&segment={tiered.id}&format=csv&chart=customers"
+    )
+    assert exported.text.splitlines()[1:] == ["total,2", "new,1", "active,2"]
+    unknown = http.get("/insight?segment=999999")
+    assert unknown.status_code == 400 and "segment: no segment 999999" in unknown.text
+    assert http.get("/insight?segment=tiered").status_code == 400
+
+
 def test_revenue_orders_aov_arpu_and_multi_channel_share(db: Database, shop: dict[str, Any]) -> None:
     got = values(revenue_summary(db, SYSTEM, MARCH))
     assert got["revenue"] == 320.0 and got["orders"] == 3 and got["buyers"] == 2

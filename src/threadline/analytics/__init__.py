@@ -44,6 +44,7 @@ from threadline.analytics.report_emails import (
     send_report,
     send_scheduled_reports,
 )
+from threadline.analytics.rollups import RollupRun, refresh_rollups, reset_rollups
 from threadline.analytics.scope import InsightFilters
 from threadline.analytics.score_runs import ScoreSettings, refresh_scores
 from threadline.analytics.scores import (
@@ -99,6 +100,7 @@ __all__ = [
     "Recommendation",
     "RecommendationSettings",
     "ReportSchedule",
+    "RollupRun",
     "Score",
     "ScoreSettings",
     "ScoreView",
@@ -133,9 +135,11 @@ __all__ = [
     "read_purchases",
     "recommend_for",
     "refresh_recommendations",
+    "refresh_rollups",
     "refresh_scores",
     "replace_scores",
     "report_datasets",
+    "reset_rollups",
     "save_report_schedule",
     "schedule_json",
     "score_churn",

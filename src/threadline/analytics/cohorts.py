@@ -10,14 +10,17 @@ share who did not order within the range.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+import numpy as np
 from sqlalchemy import case, distinct, func, select
 
 from threadline.accounts import Viewer
+from threadline.analytics import rollup_charts
 from threadline.analytics.dataset import Dataset
 from threadline.analytics.expressions import month_number
-from threadline.analytics.metrics import ORDER_EVENTS
+from threadline.analytics.measures import ORDER_EVENTS
+from threadline.analytics.rollup_reads import rollup_view
 from threadline.analytics.scope import InsightFilters, scoped_events
 from threadline.storage import Database
 from threadline.storage.models import Event
@@ -30,6 +33,12 @@ def _month_text(number: int) -> str:
 
 def retention_cohorts(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     filters = filters.checked()
+    lowest = filters.start.year * 12 + filters.start.month
+    highest = filters.end.year * 12 + filters.end.month
+    # Every order ever: a cohort is the month of the first one.
+    view = rollup_view(db, viewer, filters, since=None, until=date.max)
+    if view is not None:
+        return _cohorts(rollup_charts.cohort_counts(view, lowest, highest))
     month = month_number(db.dialect, Event.timestamp)
     first = (
         scoped_events(
@@ -42,8 +51,6 @@ def retention_cohorts(db: Database, viewer: Viewer, filters: InsightFilters) -> 
         .group_by(Event.profile_id)
         .subquery()
     )
-    lowest = filters.start.year * 12 + filters.start.month
-    highest = filters.end.year * 12 + filters.end.month
     offset = (month - first.c.cohort).label("offset")
     stmt = (
         select(first.c.cohort, offset, func.count(distinct(Event.profile_id)))
@@ -57,6 +64,10 @@ def retention_cohorts(db: Database, viewer: Viewer, filters: InsightFilters) -> 
     stmt = stmt.group_by(first.c.cohort, offset).order_by(first.c.cohort, offset)
     with db.read() as session:
         rows = session.execute(stmt).all()
+    return _cohorts([(int(c), int(o), int(n)) for c, o, n in rows])
+
+
+def _cohorts(rows: list[tuple[int, int, int]]) -> Dataset:
     sizes = {int(c): int(n) for c, o, n in rows if int(o) == 0}
     out = [
         (_month_text(int(c)), int(o), int(n), int(n) / sizes[int(c)] if sizes.get(int(c)) else None)
@@ -68,6 +79,16 @@ def retention_cohorts(db: Database, viewer: Viewer, filters: InsightFilters) -> 
 def churn_rate(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     filters = filters.checked()
     before = filters.previous
+    period = f"{before.start.isoformat()}..{(filters.start - timedelta(days=1)).isoformat()}"
+    columns = ("previous_period", "previous_buyers", "churned", "churn_rate")
+    until = filters.end + timedelta(days=1)
+    view = rollup_view(db, viewer, filters, since=before.start, until=until)
+    if view is not None:
+        previous = rollup_charts.buyers_between(view, before.start, filters.start)
+        current = rollup_charts.buyers_between(view, filters.start, until)
+        gone = int(np.isin(previous, current, invert=True).sum())
+        share = gone / len(previous) if len(previous) else None
+        return Dataset("churn", columns, [(period, len(previous), gone, share)])
     earlier = scoped_events(
         select(Event.profile_id).distinct(), viewer, before, names=ORDER_EVENTS
     ).subquery()
@@ -76,9 +97,4 @@ def churn_rate(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset
     with db.read() as session:
         buyers, churned = session.execute(stmt.select_from(earlier)).one()
     rate = int(churned) / int(buyers) if buyers else None
-    period = f"{before.start.isoformat()}..{(filters.start - timedelta(days=1)).isoformat()}"
-    return Dataset(
-        "churn",
-        ("previous_period", "previous_buyers", "churned", "churn_rate"),
-        [(period, int(buyers), int(churned), rate)],
-    )
+    return Dataset("churn", columns, [(period, int(buyers), int(churned), rate)])

@@ -29,6 +29,7 @@ from threadline.analytics.portrait import TRAIT_VIEWS, portrait_distribution, tr
 from threadline.analytics.scope import InsightFilters
 from threadline.errors import Invalid
 from threadline.storage import Database
+from threadline.storage.models import Segment
 
 PAGES = ("overview", "funnel", "cohorts", "consistency", "portrait")
 DEFAULT_DAYS = 90
@@ -58,16 +59,26 @@ def _day(params: Mapping[str, str], name: str) -> date | None:
         raise Invalid(f"{name}: a date such as 2024-03-31", details={"field": name}) from None
 
 
-def filters_from(params: Mapping[str, str], today: date) -> InsightFilters:
+def _id(params: Mapping[str, str], name: str, what: str) -> int | None:
+    text = (params.get(name) or "").strip()
+    if text and not text.isdigit():
+        raise Invalid(f"{name}: {what}", details={"field": name})
+    return int(text) if text else None
+
+
+def filters_from(params: Mapping[str, str], today: date, db: Database | None = None) -> InsightFilters:
     """The filters of a page's or API call's query string: start, end (default: the last 90 days),
-    channel, team (a team id)."""
+    channel, team (a team id), segment (a segment id; checked to exist when `db` is given)."""
     end = _day(params, "end") or today
     start = _day(params, "start") or InsightFilters.last_days(end, DEFAULT_DAYS).start
-    team = (params.get("team") or "").strip()
-    if team and not team.isdigit():
-        raise Invalid("team: a team id", details={"field": "team"})
+    team = _id(params, "team", "a team id")
+    segment = _id(params, "segment", "a segment id")
+    if segment is not None and db is not None:
+        with db.read() as session:
+            if session.get(Segment, segment) is None:
+                raise Invalid(f"segment: no segment {segment}", details={"field": "segment"})
     channel = (params.get("channel") or "").strip() or None
-    return InsightFilters(start, end, channel, int(team) if team else None).checked()
+    return InsightFilters(start, end, channel, team, segment).checked()
 
 
 def funnel_steps(params: Mapping[str, str]) -> list[str]:

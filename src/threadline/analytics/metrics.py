@@ -11,47 +11,43 @@ profiles, with the owner an agent's scope tests). Order and survey charts filter
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, distinct, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from threadline.accounts import Viewer
+from threadline.analytics import rollup_charts
 from threadline.analytics.dataset import Dataset
-from threadline.analytics.expressions import day_of, has_key, json_number, month_of
+from threadline.analytics.expressions import day_of, has_key, month_of
+from threadline.analytics.measures import (
+    APP_OPENED,
+    EMAIL_CLICKED,
+    EMAIL_OPENED,
+    EMAIL_SENT,
+    MESSAGES,
+    ORDER_EVENTS,
+    revenue_of,
+)
+from threadline.analytics.rollup_reads import RollupView, rollup_view
 from threadline.analytics.scope import InsightFilters, customer_scope, scoped_events
 from threadline.analytics.surveys import SURVEY_EVENT, answer_counts, on_scale, survey_kind, survey_value
 from threadline.service import MetricsQuery, service_metrics
 from threadline.storage import Database
 from threadline.storage.models import Event, MarketingSpend, Profile, ProfileScore, Source
 
-ORDER_EVENTS = ("Order Completed",)
-# Engagement measures: what each counts. Names follow the Segment spec and the demo data; a source
-# that names them differently shows up once its names are added here.
-EMAIL_SENT = ("Email Sent", "Email Delivered", "Email Received")
-EMAIL_OPENED = ("Email Opened",)
-EMAIL_CLICKED = ("Email Clicked", "Email Link Clicked")
-APP_OPENED = ("Application Opened",)
-MESSAGES = (
-    "Message Sent",
-    "Message Received",
-    "Social Message Sent",
-    "SMS Sent",
-    "Chat Started",
-    "Call Completed",
-)
 CLV_SCORE = "clv_12m"
 SERVICE_NOTE = "no service conversations in these dates"
 
 
-def revenue_of(dialect: str) -> ColumnElement[float]:
-    """An order's value: properties.revenue, else properties.total, else 0 (numbers only)."""
-    return func.coalesce(
-        json_number(dialect, Event.properties, "revenue"),
-        json_number(dialect, Event.properties, "total"),
-        0.0,
-    )
+def _view(db: Database, viewer: Viewer, filters: InsightFilters) -> RollupView | None:
+    """The range's daily rollups, or None when the chart must read the events (rollup_reads.py)."""
+    return rollup_view(db, viewer, filters, since=filters.start, until=_day_after(filters.end))
+
+
+def _day_after(day: date) -> date:
+    return day + timedelta(days=1)
 
 
 def customer_counts(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
@@ -66,9 +62,14 @@ def customer_counts(db: Database, viewer: Viewer, filters: InsightFilters) -> Da
     new = counted.where(
         Profile.first_seen >= filters.since, Profile.first_seen < filters.until
     ).scalar_subquery()
-    active = scoped_events(select(func.count(distinct(Event.profile_id))), viewer, filters).scalar_subquery()
-    with db.read() as session:
-        row = session.execute(select(total, new, active)).one()
+    view = _view(db, viewer, filters)
+    if view is not None:
+        with db.read() as session:
+            row = (*session.execute(select(total, new)).one(), rollup_charts.active(view))
+    else:
+        active = scoped_events(select(func.count(distinct(Event.profile_id))), viewer, filters)
+        with db.read() as session:
+            row = session.execute(select(total, new, active.scalar_subquery())).one()
     return Dataset(
         "customers", ("measure", "customers"), [("total", row[0]), ("new", row[1]), ("active", row[2])]
     )
@@ -78,6 +79,9 @@ def customers_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) 
     """Customers with at least one event on each channel within the range (one customer may count on
     several channels)."""
     filters = filters.checked()
+    if (view := _view(db, viewer, filters)) is not None:
+        ranked = sorted(rollup_charts.customers_by(view, "channel"), key=lambda r: (-r[1], str(r[0])))
+        return Dataset("customers_by_channel", ("channel", "customers"), list(ranked))
     customers = func.count(distinct(Event.profile_id))
     stmt = scoped_events(select(Event.channel, customers), viewer, filters).group_by(Event.channel)
     with db.read() as session:
@@ -88,6 +92,15 @@ def customers_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) 
 def customers_by_source(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     """Customers with at least one event from each source (a website, a store's POS export...)."""
     filters = filters.checked()
+    if (view := _view(db, viewer, filters)) is not None:
+        with db.read() as session:
+            names = {int(i): str(n) for i, n in session.execute(select(Source.id, Source.name))}
+        named = [
+            (names.get(int(str(s)), str(s)), n) for s, n in rollup_charts.customers_by(view, "source_id")
+        ]
+        return Dataset(
+            "customers_by_source", ("source", "customers"), sorted(named, key=lambda r: (-r[1], r[0]))
+        )
     customers = func.count(distinct(Event.profile_id))
     stmt = select(Source.name, customers).select_from(Event).join(Source, Source.id == Event.source_id)
     stmt = scoped_events(stmt, viewer, filters).group_by(Source.name)
@@ -104,6 +117,12 @@ def engagement_by_channel(db: Database, viewer: Viewer, filters: InsightFilters)
     """Per channel: sessions (a customer active on a channel on a day), page views, screen views, app
     opens, emails sent/opened/clicked, messages, and all events."""
     filters = filters.checked()
+    columns = (
+        "channel", "sessions", "page_views", "screen_views", "app_opens",
+        "emails_sent", "emails_opened", "emails_clicked", "messages", "events",
+    )  # fmt: skip
+    if (view := _view(db, viewer, filters)) is not None:
+        return Dataset("engagement_by_channel", columns, rollup_charts.engagement(view))
     dialect = db.dialect
     sessions = func.count(
         distinct(Event.profile_id.concat(literal("|")).concat(day_of(dialect, Event.timestamp)))
@@ -123,10 +142,6 @@ def engagement_by_channel(db: Database, viewer: Viewer, filters: InsightFilters)
     stmt = scoped_events(stmt, viewer, filters).group_by(Event.channel).order_by(Event.channel)
     with db.read() as session:
         rows = session.execute(stmt).all()
-    columns = (
-        "channel", "sessions", "page_views", "screen_views", "app_opens",
-        "emails_sent", "emails_opened", "emails_clicked", "messages", "events",
-    )  # fmt: skip
     return Dataset(
         "engagement_by_channel", columns, [tuple(int(v) if i else v for i, v in enumerate(r)) for r in rows]
     )
@@ -136,6 +151,10 @@ def revenue_summary(db: Database, viewer: Viewer, filters: InsightFilters) -> Da
     """Revenue, orders, buyers, average order value (revenue / orders), ARPU (revenue / active
     customers) and the share of buyers who ordered on more than one channel, within the range."""
     filters = filters.checked()
+    if (view := _view(db, viewer, filters)) is not None:
+        orders, revenue = rollup_charts.orders_revenue(view.days)
+        buyers, multi = rollup_charts.buyer_summary(view)
+        return _revenue_summary(revenue, orders, buyers, multi, rollup_charts.active(view))
     per_buyer = (
         scoped_events(
             select(
@@ -161,43 +180,48 @@ def revenue_summary(db: Database, viewer: Viewer, filters: InsightFilters) -> Da
     ).select_from(per_buyer)
     with db.read() as session:
         revenue, orders, buyers, multi, active_count = session.execute(stmt).one()
-    revenue, orders, buyers = float(revenue), int(orders), int(buyers)
+    return _revenue_summary(float(revenue), int(orders), int(buyers), int(multi), int(active_count))
+
+
+def _revenue_summary(revenue: float, orders: int, buyers: int, multi: int, active_count: int) -> Dataset:
     rows = [
         ("revenue", revenue),
         ("orders", orders),
         ("buyers", buyers),
         ("average_order_value", revenue / orders if orders else None),
         ("arpu", revenue / active_count if active_count else None),
-        ("multi_channel_buyer_share", int(multi) / buyers if buyers else None),
+        ("multi_channel_buyer_share", multi / buyers if buyers else None),
     ]
     return Dataset("revenue", ("measure", "value"), rows)
 
 
 def revenue_by_month(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     filters = filters.checked()
+    columns = ("month", "orders", "revenue", "average_order_value")
+    if (view := _view(db, viewer, filters)) is not None:
+        totals = rollup_charts.revenue_by(view.days, "month")
+        months = sorted(totals.items(), key=lambda t: str(t[0]))
+        return Dataset("revenue_by_month", columns, [(m, n, r, r / n) for m, (n, r) in months])
     month = month_of(db.dialect, Event.timestamp)
     revenue = func.sum(revenue_of(db.dialect))
     stmt = scoped_events(select(month, func.count(), revenue), viewer, filters, names=ORDER_EVENTS)
     with db.read() as session:
         rows = session.execute(stmt.group_by(month).order_by(month)).all()
-    return Dataset(
-        "revenue_by_month",
-        ("month", "orders", "revenue", "average_order_value"),
-        [(m, int(n), float(r), float(r) / n) for m, n, r in rows],
-    )
+    return Dataset("revenue_by_month", columns, [(m, int(n), float(r), float(r) / n) for m, n, r in rows])
 
 
 def revenue_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     filters = filters.checked()
+    columns = ("channel", "orders", "revenue", "average_order_value")
+    if (view := _view(db, viewer, filters)) is not None:
+        totals = rollup_charts.revenue_by(view.days, "channel")
+        by_revenue = sorted(totals.items(), key=lambda t: (-t[1][1], str(t[0])))
+        return Dataset("revenue_by_channel", columns, [(c, n, r, r / n) for c, (n, r) in by_revenue])
     revenue = func.sum(revenue_of(db.dialect))
     stmt = scoped_events(select(Event.channel, func.count(), revenue), viewer, filters, names=ORDER_EVENTS)
     with db.read() as session:
         rows = session.execute(stmt.group_by(Event.channel).order_by(revenue.desc())).all()
-    return Dataset(
-        "revenue_by_channel",
-        ("channel", "orders", "revenue", "average_order_value"),
-        [(c, int(n), float(r), float(r) / n) for c, n, r in rows],
-    )
+    return Dataset("revenue_by_channel", columns, [(c, int(n), float(r), float(r) / n) for c, n, r in rows])
 
 
 def acquisition_channels(viewer: Viewer, filters: InsightFilters) -> Any:
@@ -281,13 +305,14 @@ def survey_trends(db: Database, viewer: Viewer, filters: InsightFilters) -> Data
 def service_times(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     """First response time (median minutes), resolution time (median hours) and first-contact resolution
     (%) of the conversations opened in the range, per channel with an "all" row; with a team filter, that
-    team's row. Computed by threadline.service's metrics, within the viewer's data scope, so the Insight
-    chart and the Service metrics page agree."""
+    team's row; with a segment filter, its members' conversations. Computed by threadline.service's
+    metrics, within the viewer's data scope, so the Insight chart and the Service metrics page agree."""
     filters = filters.checked()
     start = datetime.combine(filters.start, time())
     end = datetime.combine(filters.end + timedelta(days=1), time())
     by = "team" if filters.team_id is not None else "channel"
-    report = service_metrics(db, viewer, MetricsQuery(start, end, by=by, interval="month"), now=end)
+    query = MetricsQuery(start, end, by=by, interval="month", segment_id=filters.segment_id)
+    report = service_metrics(db, viewer, query, now=end)
 
     def row(key: str, summary: dict[str, Any]) -> tuple[Any, ...]:
         resolution = summary["resolution_median_minutes"]

@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from threadline.accounts import Viewer
 from threadline.analytics.dataset import Dataset
 from threadline.analytics.expressions import has_key, json_number, json_text
-from threadline.analytics.metrics import ORDER_EVENTS, revenue_of
+from threadline.analytics.measures import ORDER_EVENTS, revenue_of
 from threadline.analytics.scope import InsightFilters, customer_scope
 from threadline.analytics.scores import Score
 from threadline.storage import Database

@@ -30,7 +30,7 @@ def get_insight(
     if page not in PAGES:
         raise NotFound(f"no insight page {page!r}; pages: {', '.join(PAGES)}")
     params = dict(request.query_params)
-    filters = filters_from(params, request.app.state.clock().date())
+    filters = filters_from(params, request.app.state.clock().date(), db)
     charts = page_datasets(db, caller.viewer, page, filters, params)
     return {
         "page": page,
@@ -38,6 +38,7 @@ def get_insight(
             "start": filters.start.isoformat(),
             "end": filters.end.isoformat(),
             "channel": filters.channel,
+            "segment": filters.segment_id,
             "team": filters.team_id,
         },
         "charts": {name: data.as_json() for name, data in charts.items()},

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from threadline.analytics import Windows, evaluate_models, import_spend
-from threadline.cli.common import console, database, one_line_errors
+from threadline.cli.common import console, database, one_line_errors, progress_bar
 from threadline.clock import utcnow
 
 analytics = typer.Typer(help="Insight: dashboards' inputs and models.", no_args_is_help=True)
@@ -40,6 +40,34 @@ def import_spend_file(
     )
     if report.rejected and not (report.stored or report.replaced):
         raise typer.Exit(1)  # nothing usable: a wrong file, as a script should learn
+
+
+@analytics.command("rollups")
+@one_line_errors
+def rollups(
+    rebuild: bool = typer.Option(False, "--rebuild", help="Forget the rollups and read every event again."),
+) -> None:
+    """Bring the dashboards' daily rollups up to date now (the worker does it each minute, a bounded
+    chunk at a time): after a large import, or with --rebuild after the measures changed or an unmerge."""
+    from rich.progress import MofNCompleteColumn
+
+    from threadline.analytics import refresh_rollups, reset_rollups
+
+    with database() as db:
+        if rebuild:
+            reset_rollups(db, now=utcnow())
+        with progress_bar(MofNCompleteColumn()) as bar:
+            task = bar.add_task("events", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            run = refresh_rollups(db, now=utcnow(), limit=0, settled=True, progress=advance)
+    console.print(
+        f"{run.events} events added to the rollups (through event {run.through_event_id}); "
+        f"{run.behind} arrived since",
+        highlight=False,
+    )
 
 
 @analytics.command("evaluate")

@@ -98,6 +98,15 @@ def analytics_report_emails(
     return send_scheduled_reports(db, settings, now=clock())
 
 
+def analytics_rollups(
+    db: Database, settings: Settings, payload: dict[str, Any], clock: Clock
+) -> Mapping[str, int]:
+    """Add the events since the last run to the dashboards' daily rollups (threadline.analytics)."""
+    from threadline.analytics import refresh_rollups
+
+    return refresh_rollups(db, now=clock()).counts()
+
+
 def service_sla(db: Database, settings: Settings, payload: dict[str, Any], clock: Clock) -> Mapping[str, int]:
     """SLA clocks (threadline.service): policies for new conversations, ok -> warning -> breached,
     breach events on the timeline."""
@@ -233,6 +242,7 @@ _KINDS: dict[str, Handler] = {
     "messaging.send": messaging_send,
     "analytics.scores": analytics_scores,
     "analytics.report-emails": analytics_report_emails,
+    "analytics.rollups": analytics_rollups,
     "segments.recompute": segments_recompute,
     "segments.refresh": segments_refresh,
     "analytics.recommendations": analytics_recommendations,

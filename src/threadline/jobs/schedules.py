@@ -69,6 +69,8 @@ def schedules_for(settings: Settings) -> list[Schedule]:
     schedules.append(Schedule("analytics.sentiment", timedelta(hours=1), anchor=timedelta(minutes=10)))
     # Scheduled Insight reports: hourly, each copy once a week at its hour in the recipient's time zone.
     schedules.append(Schedule("analytics.report-emails", timedelta(hours=1), anchor=timedelta(minutes=25)))
+    # The dashboards' daily rollups each minute: what they have not read yet, charts read live.
+    schedules.append(Schedule("analytics.rollups", timedelta(minutes=1)))
     # SLA warnings and breaches to the minute; surveys shortly after a conversation is resolved.
     schedules.append(Schedule("service.sla", timedelta(minutes=1)))
     schedules.append(Schedule("service.surveys", timedelta(minutes=5)))

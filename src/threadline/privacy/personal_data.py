@@ -48,6 +48,7 @@ from threadline.storage.models import (
     ProfileMember,
     ProfileScore,
     QuarantinedMessage,
+    RollupProfile,
     SalesAccount,
     Segment,
     SegmentMembership,
@@ -63,6 +64,8 @@ ERASED_PROFILE_ID = "erased"
 _CHUNK = 500
 
 NO_CUSTOMER_DATA = {
+    "rollup_days": "per-day counts and arrays of numbers that rollup_profiles alone links to customers",
+    "rollup_state": "how far the dashboards' rollups have read the events",
     "segments": "audience definitions",
     "sla_policies": "service targets per priority, tier and channel",
     "marketing_spend": "what channels and campaigns cost per day",
@@ -307,6 +310,17 @@ def _erase_merges(conn: Connection, person: Person, _: ErasurePolicy) -> int:
             delete(Merge).where(or_(Merge.survivor_id.in_(chunk), Merge.merged_id.in_(chunk)))
         ).rowcount
     return removed
+
+
+def _erase_rollup_numbers(conn: Connection, person: Person, _: ErasurePolicy) -> int:
+    """The dashboards' rollups keep the person's number in their day arrays (aggregates stay); the link
+    from the number to the profile id goes, so it leads to no one."""
+    cleared = 0
+    for chunk in _chunks(person.profile_ids):
+        cleared += conn.execute(
+            update(RollupProfile).where(RollupProfile.profile_id.in_(chunk)).values(profile_id=None)
+        ).rowcount
+    return cleared
 
 
 def _erase_candidates(conn: Connection, person: Person, _: ErasurePolicy) -> int:
@@ -652,6 +666,7 @@ HOLDERS: tuple[Holder, ...] = (
     Holder("profile_members", None, _deleting(ProfileMember, "profile_id")),
     Holder("merges", _export_merges, _erase_merges),
     Holder("match_candidates", None, _erase_candidates),
+    Holder("rollup_profiles", None, _erase_rollup_numbers),
     Holder("quarantine", _export_quarantine, _erase_quarantine),
     Holder("privacy_requests", _export_requests, _erase_requests),
     _of_person(

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from statistics import mean, median
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from threadline.accounts import Viewer, customer_filter
 from threadline.errors import Invalid
@@ -36,6 +36,7 @@ from threadline.storage.models import (
     Conversation,
     ConversationMessage,
     Profile,
+    SegmentMembership,
     SlaPolicy,
     SurveyResponse,
     Team,
@@ -55,6 +56,8 @@ class MetricsQuery:
     end: datetime
     by: str = "channel"
     interval: str = "week"
+    # Only the conversations of this segment's current members (Insight's segment filter).
+    segment_id: int | None = None
 
     def checked(self) -> MetricsQuery:
         if self.by not in GROUPS:
@@ -181,6 +184,9 @@ def _labels(session: Any, by: str, keys: Iterable[str]) -> dict[str, str]:
 def service_metrics(db: Database, viewer: Viewer, query: MetricsQuery, *, now: datetime) -> ServiceReport:
     query = query.checked()
     in_scope = customer_filter(viewer)
+    if query.segment_id is not None:
+        members = select(SegmentMembership.profile_id).where(SegmentMembership.segment_id == query.segment_id)
+        in_scope = and_(in_scope, Profile.id.in_(members))
     replies = (
         select(ConversationMessage.conversation_id, func.count().label("replies"))
         # A survey Threadline posted in a chat is not an agent's reply.

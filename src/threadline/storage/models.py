@@ -124,6 +124,8 @@ class Profile(Base):
             postgresql_where=_LIVE,
             sqlite_where=_LIVE,
         ),
+        # New and total customers on the dashboards count live profiles by first sight.
+        Index("ix_profiles_live_first_seen", "first_seen", postgresql_where=_LIVE, sqlite_where=_LIVE),
         Index(
             "ix_profiles_merged_into",
             "merged_into",
@@ -1201,7 +1203,55 @@ class DestinationDelivery(Base):
 # --- message tracking (migration 0022): new messaging models go below this line ---
 
 
-# --- rollups (migration 0023): new analytics rollup models go below this line ---
+# --- rollups (migration 0026): new analytics rollup models go below this line ---
+
+
+class RollupProfile(Base):
+    """A small number for each profile id events were first attached to (`original_profile_id`), so a
+    day's customers fit in a compact array. Erasure clears `profile_id`: the number stays in the day
+    arrays (aggregates stay) but no longer leads to anyone (threadline.analytics.rollups)."""
+
+    __tablename__ = "rollup_profiles"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+
+
+class RollupDay(Base):
+    """One day's events on a channel from a source, counted by measure, with the customers who were
+    active and who ordered as sorted arrays of RollupProfile numbers (little-endian uint32). Additive
+    counts and unions of these arrays answer the dashboards over any range of days."""
+
+    __tablename__ = "rollup_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    page_views: Mapped[int] = mapped_column(Integer, default=0)
+    screen_views: Mapped[int] = mapped_column(Integer, default=0)
+    app_opens: Mapped[int] = mapped_column(Integer, default=0)
+    emails_sent: Mapped[int] = mapped_column(Integer, default=0)
+    emails_opened: Mapped[int] = mapped_column(Integer, default=0)
+    emails_clicked: Mapped[int] = mapped_column(Integer, default=0)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    revenue: Mapped[float] = mapped_column(Float, default=0.0)
+    active: Mapped[bytes] = mapped_column(LargeBinary)
+    buyers: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RollupState(Base):
+    """How far the rollups have read the events table: every event with id <= `through_event_id` is in
+    them. `seen_event_id` is the highest id seen at the last run; on PostgreSQL the next run reads up to
+    it, so that a transaction still open at the last run (a lower id committed later) is not skipped."""
+
+    __tablename__ = "rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    through_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    seen_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 # --- SLA pause (migration 0024): new service models go below this line ---

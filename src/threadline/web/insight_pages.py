@@ -29,6 +29,7 @@ from threadline.analytics import (
     sentiment_dataset,
 )
 from threadline.errors import Invalid
+from threadline.segments import list_segments
 from threadline.web.downloads import MEDIA, dataset_file
 from threadline.web.i18n import CHANNEL_NAMES, N_, localization
 from threadline.web.render import render
@@ -160,7 +161,6 @@ CHARTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 PIVOTS = {"surveys": ("month", "survey", "value"), "funnel": ("event", "channel", "customers")}
 KPIS = ("customers", "revenue", "churn")
-SEGMENT_NOTE = N_("Segments are not available yet; this filter arrives with them.")
 
 
 def _spec(name: str, data: Dataset, label: Callable[[str], str]) -> str | None:
@@ -206,7 +206,7 @@ def _page(request: Request, user: UserInfo, page: str) -> Response:
 
     error, report = None, None
     try:
-        filters = filters_from(params, today)
+        filters = filters_from(params, today, db)
         if page == "consistency":
             report = consistency_report(db, viewer, filters)
             sentiment = sentiment_dataset(db, viewer, filters)
@@ -248,7 +248,7 @@ def _page(request: Request, user: UserInfo, page: str) -> Response:
         views=VIEW_NAMES,
         kpis=KPIS,
         empty=EMPTY,
-        segment_note=SEGMENT_NOTE,
+        segments=[(view.id, view.name) for view, _ in list_segments(db, viewer)],
         steps=", ".join(funnel_steps(params)),
         by_channel=params.get("by_channel") in ("1", "true", "on"),
         report=report,

@@ -1,0 +1,166 @@
+"""Dashboard charts at 1,000,000 profiles / 10,000,000 events: each chart read from the worker's daily
+rollups against the same chart's live query over the events, and against a floor: one `count(*)` of the
+range's events (the least any live chart must read). Goal (issue 7): every chart under 500 ms.
+
+    .venv/bin/python bench/dashboards.py --database postgresql --pg-url postgresql://127.0.0.1/bench
+    .venv/bin/python bench/dashboards.py --database sqlite --profiles 10000 --events 100000 --no-results
+
+The data set comes from bench/large_dataset.py (built once, reused). The rollups are rebuilt from nothing
+(`reset_rollups` then `refresh_rollups`, as `threadline analytics rollups --rebuild` does) and timed.
+Charts run as an admin (every customer) over the default range (the last 90 days), then with a channel
+filter. A chart the rollups do not answer (funnels over any sequence of events, the consistency report)
+runs live in both columns, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+import common
+import large_dataset
+from threadline.accounts import Viewer
+from threadline.analytics import rollup_reads
+from threadline.analytics.cohorts import retention_cohorts
+from threadline.analytics.consistency import consistency_report
+from threadline.analytics.dashboards import DEFAULT_FUNNEL, OVERVIEW
+from threadline.analytics.dataset import Dataset
+from threadline.analytics.funnels import funnel
+from threadline.analytics.rollups import refresh_rollups, reset_rollups
+from threadline.analytics.scope import InsightFilters
+from threadline.storage import Database
+from threadline.storage.models import Event
+
+GOAL_MS = 500.0
+ROLLED_UP = {
+    "customer_counts", "customers_by_channel", "customers_by_source", "engagement_by_channel",
+    "revenue_summary", "revenue_by_month", "revenue_by_channel", "churn_rate", "retention_cohorts",
+}  # fmt: skip
+
+
+def _funnel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    return funnel(db, viewer, filters, list(DEFAULT_FUNNEL))
+
+
+def _consistency(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    return consistency_report(db, viewer, filters).summary()
+
+
+CHARTS: list[tuple[str, Callable[[Database, Viewer, InsightFilters], Dataset]]] = [
+    *((chart.__name__, chart) for chart in OVERVIEW),
+    ("retention_cohorts", retention_cohorts),
+    ("funnel", _funnel),
+    ("consistency_report", _consistency),
+]
+
+
+def _timed(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    run()  # warm-up: the first read pays for the cache
+    seconds, answer = [], None
+    for _ in range(repeat):
+        began = time.perf_counter()
+        answer = run()
+        seconds.append(time.perf_counter() - began)
+    return statistics.median(seconds) * 1000, answer
+
+
+def _rows(data: Dataset) -> list[tuple[Any, ...]]:
+    return [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in data.rows]
+
+
+def run_backend(backend: common.Backend, args: argparse.Namespace) -> str:
+    data = large_dataset.build(backend.url, args.profiles, args.events, args.seed)
+    print(f"  {backend.name}: data set {'built' if data.built else 'reused'}", flush=True)
+    db = Database(backend.url)
+    viewer = Viewer.system()
+    end = data.now.date() - timedelta(days=1)
+    ranges = [("last 90 days", InsightFilters.last_days(end, 90))]
+    ranges.append(("last 90 days, web", InsightFilters.last_days(end, 90, channel="web")))
+    try:
+        began = time.perf_counter()
+        reset_rollups(db, now=data.now)
+        run = refresh_rollups(db, now=data.now, limit=0, settled=True)
+        build_s = time.perf_counter() - began
+        print(f"  {backend.name}: rollups built: {run.events:,} events in {build_s:,.0f} s", flush=True)
+        rows, worst, differ = [], 0.0, []
+        for label, filters in ranges:
+            with db.read() as session:
+                scan = select(func.count()).where(
+                    Event.timestamp >= filters.since, Event.timestamp < filters.until
+                )
+                floor_ms, in_range = _timed(lambda scan=scan: session.scalar(scan), args.repeat)
+            rows.append([label, "floor: count(*) of the range's events", f"{floor_ms:,.0f}", "", "", ""])
+            for name, chart in CHARTS:
+
+                def live(chart: Any = chart, filters: InsightFilters = filters) -> Dataset:
+                    saved = rollup_reads.TAIL_LIMIT
+                    rollup_reads.TAIL_LIMIT = -1  # no rollups: the live query over the events
+                    try:
+                        return chart(db, viewer, filters)  # type: ignore[no-any-return]
+                    finally:
+                        rollup_reads.TAIL_LIMIT = saved
+
+                rolled_ms, rolled = _timed(
+                    lambda chart=chart, filters=filters: chart(db, viewer, filters), args.repeat
+                )
+                live_ms, lived = _timed(live, 1)
+                same = _rows(rolled) == _rows(lived)
+                if not same:
+                    differ.append(f"{label}: {name}")
+                how = "rollups" if name in ROLLED_UP else "live (not rolled up)"
+                worst = max(worst, rolled_ms)
+                print(
+                    f"    {label}: {name}: {rolled_ms:,.0f} ms ({how}) vs live {live_ms:,.0f} ms", flush=True
+                )
+                rows.append(
+                    [
+                        "", name, f"{rolled_ms:,.0f}", how, f"{live_ms:,.0f}",
+                        "yes" if rolled_ms < GOAL_MS else "**no**",
+                    ]
+                )  # fmt: skip
+    finally:
+        db.dispose()
+    header = ["range", "chart", "ms", "read from", "live ms", f"< {GOAL_MS:g} ms"]
+    slow = [r[1] for r in rows if r[5] == "**no**"]
+    verdict = "MET for every chart" if not slow else f"NOT MET for {', '.join(sorted(set(slow)))}"
+    build = "built by this run" if data.built else "reused from an earlier run"
+    return "\n\n".join(
+        [
+            f"## Dashboards: {backend.name}",
+            f"`bench/dashboards.py --database {backend.name} --profiles {data.profiles} "
+            f"--events {data.events} --seed {data.seed} --repeat {args.repeat}`: {data.events:,} events, "
+            f"{data.live_profiles:,} live profiles, from `bench/large_dataset.py` ({build}); "
+            f"now = {data.now:%Y-%m-%d}; "
+            f"{in_range:,} events in the last 90 days. Rollups rebuilt from nothing by this run: "
+            f"{run.events:,} events in {build_s:,.0f} s ({run.events / build_s:,.0f} events/s). Each chart "
+            f"as an admin, median of {args.repeat} runs after a warm-up, from the rollups (with the live "
+            "tail, empty here) and once live over the events; the floor is one `count(*)` of the range's "
+            "events, the least a live chart reads. The machine is shared, so single figures can be noisy.",
+            common.machine_facts([backend]),
+            common.table(header, rows),
+            f"Goal (issue 7): each chart under {GOAL_MS:g} ms; slowest {worst:,.0f} ms: {verdict}. "
+            + ("Rollups and live queries gave the same rows for every chart." if not differ else
+               f"**Rows differ**: {'; '.join(differ)}."),
+        ]
+    )  # fmt: skip
+
+
+def main() -> None:
+    args = common.parser(__doc__ or "")
+    large_dataset.add_arguments(args, str(common.DATA))
+    options = args.parse_args()
+    for backend in large_dataset.backends_for(options, "dashboards"):
+        report_text = run_backend(backend, options)
+        print(report_text, flush=True)
+        if not options.no_results:
+            common.write_section(f"dashboards:{backend.name}", report_text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""analytics: daily rollups of the events for the dashboards, and live profiles by first sight
+
+Revision ID: 0026
+Revises: 0025
+Create Date: 2026-12-05 09:10:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0026"
+down_revision = "0025"
+branch_labels = None
+depends_on = None
+COUNTS = (
+    "events", "page_views", "screen_views", "app_opens", "emails_sent",
+    "emails_opened", "emails_clicked", "messages", "orders",
+)  # fmt: skip
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rollup_profiles",
+        sa.Column("number", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("profile_id", sa.String(32), nullable=True, unique=True),
+    )
+    op.create_table(
+        "rollup_days",
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("channel", sa.String(20), primary_key=True),
+        sa.Column("source_id", sa.Integer(), primary_key=True),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in COUNTS),
+        sa.Column("revenue", sa.Float(), nullable=False),
+        sa.Column("active", sa.LargeBinary(), nullable=False),
+        sa.Column("buyers", sa.LargeBinary(), nullable=False),
+    )
+    op.create_table(
+        "rollup_state",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("through_event_id", sa.BigInteger(), nullable=False),
+        sa.Column("seen_event_id", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    )
+    op.create_index(
+        "ix_profiles_live_first_seen",
+        "profiles",
+        ["first_seen"],
+        postgresql_where=sa.text("merged_into IS NULL"),
+        sqlite_where=sa.text("merged_into IS NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_profiles_live_first_seen", table_name="profiles")
+    op.drop_table("rollup_state")
+    op.drop_table("rollup_days")
+    op.drop_table("rollup_profiles")

@@ -1,0 +1,156 @@
+"""The dashboards' daily rollups give exactly the live queries' figures: every chart they answer, for
+several ranges and a channel filter, after a full build, with events waiting after the rollups (the
+tail), after a merge of two customers the rollups counted apart, and after an erasure. On both databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.factories import SYSTEM, lookup_profile, make_source, send
+from tests.test_insight import NOW, identify, shop, track  # noqa: F401  (the shop fixture)
+from threadline.analytics import rollup_reads
+from threadline.analytics.cohorts import churn_rate, retention_cohorts
+from threadline.analytics.dataset import Dataset
+from threadline.analytics.metrics import (
+    customer_counts,
+    customers_by_channel,
+    customers_by_source,
+    engagement_by_channel,
+    revenue_by_channel,
+    revenue_by_month,
+    revenue_summary,
+)
+from threadline.analytics.rollups import refresh_rollups, reset_rollups
+from threadline.analytics.scope import InsightFilters
+from threadline.config import Settings
+from threadline.storage import Database
+from threadline.storage.models import Profile, RollupDay, RollupProfile
+
+CHARTS: tuple[Callable[..., Dataset], ...] = (
+    customer_counts,
+    customers_by_channel,
+    customers_by_source,
+    engagement_by_channel,
+    revenue_summary,
+    revenue_by_month,
+    revenue_by_channel,
+    churn_rate,
+    retention_cohorts,
+)
+RANGES = (
+    InsightFilters(date(2024, 3, 1), date(2024, 3, 31)),
+    InsightFilters(date(2024, 3, 1), date(2024, 3, 31), channel="web"),
+    InsightFilters(date(2024, 1, 1), date(2024, 4, 30)),
+    InsightFilters(date(2024, 3, 5), date(2024, 3, 5)),
+)
+
+
+def _figures(db: Database) -> list[list[tuple[Any, ...]]]:
+    return [[tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in chart(db, SYSTEM, f).rows]
+            for f in RANGES for chart in CHARTS]  # fmt: skip
+
+
+def _live(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[Any, ...]]]:
+    with monkeypatch.context() as patched:
+        patched.setattr(rollup_reads, "TAIL_LIMIT", -1)  # every read "too far behind": live queries
+        return _figures(db)
+
+
+def _answered_by_rollups(db: Database) -> bool:
+    return (
+        rollup_reads.rollup_view(db, SYSTEM, RANGES[0], since=date(2024, 3, 1), until=date(2024, 4, 1))
+        is not None
+    )
+
+
+def test_rollups_give_the_live_figures(
+    db: Database,
+    settings: Settings,
+    shop: dict[str, Any],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    live = _live(db, monkeypatch)
+    assert not _answered_by_rollups(db)  # never built: the charts read the events
+    run = refresh_rollups(db, now=NOW, settled=True)
+    assert run.events > 0 and run.behind == 0 and _answered_by_rollups(db)
+    with db.read() as session:
+        assert session.query(RollupDay).count() > 0
+    assert _figures(db) == live
+    assert [r for r in live[0]] == [("total", 4), ("new", 2), ("active", 3)]  # the shop's figures
+
+    # Events after the rollups (the tail), on a new customer and on known ones, count at once.
+    web = make_source(db, "website-2", "web")
+    send(
+        db, settings, web,
+        track("erin", "Order Completed", "2024-03-07T12:00:00", revenue=40),
+        track("alice", "Order Completed", "2024-03-08T12:00:00", revenue=15, currency="USD"),
+        {"type": "track", "anonymousId": "visitor-1", "event": "Product Viewed",
+         "timestamp": "2024-03-09T12:00:00Z", "messageId": "v1"},
+    )  # fmt: skip
+    assert _answered_by_rollups(db) and _figures(db) == _live(db, monkeypatch)
+    refresh_rollups(db, now=NOW, settled=True)
+
+    # A merge after the rollups: the visitor turns out to be bob; one customer from now on.
+    send(db, settings, web, {"type": "identify", "userId": "bob", "anonymousId": "visitor-1",
+                             "timestamp": "2024-03-09T12:05:00Z", "messageId": "v2"})  # fmt: skip
+    with db.read() as session:
+        assert session.scalar(select(Profile.merged_into).where(Profile.merged_into.is_not(None))) is not None
+    assert _figures(db) == _live(db, monkeypatch)
+    refresh_rollups(db, now=NOW, settled=True)
+    assert _figures(db) == _live(db, monkeypatch)
+
+    # A rebuild from nothing gives the same figures again.
+    reset_rollups(db, now=NOW)
+    assert not _answered_by_rollups(db)
+    refresh_rollups(db, now=NOW, settled=True)
+    assert _figures(db) == _live(db, monkeypatch)
+
+
+def test_erasure_cuts_the_link_from_a_number_to_the_customer(
+    db: Database,
+    settings: Settings,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    from threadline.privacy import erase_person
+
+    refresh_rollups(db, now=NOW, settled=True)
+    carol = lookup_profile(db, "user_id", "carol")
+    with db.read() as session:
+        assert session.scalar(select(RollupProfile.number).where(RollupProfile.profile_id == carol))
+    erase_person(db, settings, carol, now=NOW)
+    with db.read() as session:
+        assert session.scalar(select(RollupProfile.number).where(RollupProfile.profile_id == carol)) is None
+        assert session.scalar(select(RollupProfile.number).where(RollupProfile.profile_id.is_(None)))
+    assert customer_counts(db, SYSTEM, RANGES[0]).rows[2] == ("active", 3)  # her events still count once
+
+
+def test_the_command_catches_up_and_rebuilds(
+    db: Database,
+    settings: Settings,
+    shop: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    from typer.testing import CliRunner
+
+    from threadline.cli.main import app
+    from threadline.config import get_settings
+
+    monkeypatch.setenv("THREADLINE_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(app, ["analytics", "rollups"])
+        assert first.exit_code == 0, first.output
+        assert "21 events added to the rollups" in first.output and "0 arrived since" in first.output
+        again = CliRunner().invoke(app, ["analytics", "rollups"])
+        assert "0 events added" in again.output
+        rebuilt = CliRunner().invoke(app, ["analytics", "rollups", "--rebuild"])
+        assert "21 events added" in rebuilt.output
+    finally:
+        get_settings.cache_clear()
+    assert _answered_by_rollups(db)
