@@ -25,12 +25,13 @@ from threadline.analytics.metrics import (
     revenue_by_channel,
     revenue_by_month,
     revenue_summary,
+    survey_trends,
 )
 from threadline.analytics.rollups import refresh_rollups, reset_rollups
 from threadline.analytics.scope import InsightFilters
 from threadline.config import Settings
 from threadline.storage import Database
-from threadline.storage.models import Profile, RollupDay, RollupProfile
+from threadline.storage.models import Merge, Profile, RollupDay, RollupProfile
 
 CHARTS: tuple[Callable[..., Dataset], ...] = (
     customer_counts,
@@ -42,6 +43,7 @@ CHARTS: tuple[Callable[..., Dataset], ...] = (
     revenue_by_channel,
     churn_rate,
     retention_cohorts,
+    survey_trends,
 )
 RANGES = (
     InsightFilters(date(2024, 3, 1), date(2024, 3, 31)),
@@ -69,10 +71,10 @@ def _answered_by_rollups(db: Database) -> bool:
     )
 
 
+@pytest.mark.usefixtures("shop")
 def test_rollups_give_the_live_figures(
     db: Database,
     settings: Settings,
-    shop: dict[str, Any],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     live = _live(db, monkeypatch)
@@ -90,6 +92,8 @@ def test_rollups_give_the_live_figures(
         db, settings, web,
         track("erin", "Order Completed", "2024-03-07T12:00:00", revenue=40),
         track("alice", "Order Completed", "2024-03-08T12:00:00", revenue=15, currency="USD"),
+        track("erin", "Survey Answered", "2024-03-07T13:00:00", survey="NPS", score=9),
+        track("erin", "Survey Answered", "2024-03-07T13:05:00", survey="csat", score=9),  # off its scale
         {"type": "track", "anonymousId": "visitor-1", "event": "Product Viewed",
          "timestamp": "2024-03-09T12:00:00Z", "messageId": "v1"},
     )  # fmt: skip
@@ -101,8 +105,19 @@ def test_rollups_give_the_live_figures(
                              "timestamp": "2024-03-09T12:05:00Z", "messageId": "v2"})  # fmt: skip
     with db.read() as session:
         assert session.scalar(select(Profile.merged_into).where(Profile.merged_into.is_not(None))) is not None
+    assert _figures(db) == _live(db, monkeypatch)  # the merge made since the worker's map
+    assert refresh_rollups(db, now=NOW, settled=True).remapped == 1
+    assert _figures(db) == _live(db, monkeypatch)  # the worker's map
+
+    # Undone: the visitor is someone else again (the reader sees the worker's map no longer holds).
+    from threadline.identity import unmerge
+
+    with db.read() as session:
+        merge_id = session.scalar(select(Merge.id).where(Merge.status == "merged"))
+    assert merge_id is not None
+    unmerge(db, merge_id, actor_user_id=None, now=NOW, settings=settings)
     assert _figures(db) == _live(db, monkeypatch)
-    refresh_rollups(db, now=NOW, settled=True)
+    assert refresh_rollups(db, now=NOW, settled=True).remapped == 1
     assert _figures(db) == _live(db, monkeypatch)
 
     # A rebuild from nothing gives the same figures again.
@@ -112,10 +127,10 @@ def test_rollups_give_the_live_figures(
     assert _figures(db) == _live(db, monkeypatch)
 
 
+@pytest.mark.usefixtures("shop")
 def test_erasure_cuts_the_link_from_a_number_to_the_customer(
     db: Database,
     settings: Settings,
-    shop: dict[str, Any],  # noqa: F811
 ) -> None:
     from threadline.privacy import erase_person
 
@@ -130,11 +145,11 @@ def test_erasure_cuts_the_link_from_a_number_to_the_customer(
     assert customer_counts(db, SYSTEM, RANGES[0]).rows[2] == ("active", 3)  # her events still count once
 
 
+@pytest.mark.usefixtures("shop")
 def test_the_command_catches_up_and_rebuilds(
     db: Database,
     settings: Settings,
-    shop: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from typer.testing import CliRunner
 

@@ -36,7 +36,7 @@ def retention_cohorts(db: Database, viewer: Viewer, filters: InsightFilters) -> 
     lowest = filters.start.year * 12 + filters.start.month
     highest = filters.end.year * 12 + filters.end.month
     # Every order ever: a cohort is the month of the first one.
-    view = rollup_view(db, viewer, filters, since=None, until=date.max)
+    view = rollup_view(db, viewer, filters, since=None, until=date.max, buyers_only=True)
     if view is not None:
         return _cohorts(rollup_charts.cohort_counts(view, lowest, highest))
     month = month_number(db.dialect, Event.timestamp)
@@ -82,7 +82,7 @@ def churn_rate(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset
     period = f"{before.start.isoformat()}..{(filters.start - timedelta(days=1)).isoformat()}"
     columns = ("previous_period", "previous_buyers", "churned", "churn_rate")
     until = filters.end + timedelta(days=1)
-    view = rollup_view(db, viewer, filters, since=before.start, until=until)
+    view = rollup_view(db, viewer, filters, since=before.start, until=until, buyers_only=True)
     if view is not None:
         previous = rollup_charts.buyers_between(view, before.start, filters.start)
         current = rollup_charts.buyers_between(view, filters.start, until)

@@ -30,7 +30,7 @@ from threadline.analytics.measures import (
     ORDER_EVENTS,
     revenue_of,
 )
-from threadline.analytics.rollup_reads import RollupView, rollup_view
+from threadline.analytics.rollup_reads import RollupView, rollup_view, survey_sums
 from threadline.analytics.scope import InsightFilters, customer_scope, scoped_events
 from threadline.analytics.surveys import SURVEY_EVENT, answer_counts, on_scale, survey_kind, survey_value
 from threadline.service import MetricsQuery, service_metrics
@@ -288,6 +288,14 @@ def cac_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dat
 def survey_trends(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     """CSAT, NPS and CES per month (surveys.py defines each)."""
     filters = filters.checked()
+    sums = survey_sums(db, viewer, filters)
+    if sums is not None:
+        found = [
+            (m, k, int(n), survey_value(k, int(n), float(s), int(sat), int(p), int(d)))
+            for (m, k), (n, s, sat, p, d) in sorted(sums.items())
+            if n
+        ]
+        return Dataset("surveys", ("month", "survey", "responses", "value"), found, _no_surveys(found))
     dialect = db.dialect
     month, kind = month_of(dialect, Event.timestamp), survey_kind(dialect)
     stmt = scoped_events(select(month, kind, *answer_counts(dialect)), viewer, filters, names=(SURVEY_EVENT,))
@@ -298,8 +306,11 @@ def survey_trends(db: Database, viewer: Viewer, filters: InsightFilters) -> Data
         (m, k, int(n), survey_value(k, int(n), float(s), int(sat), int(p), int(d)))
         for m, k, n, s, sat, p, d in rows
     ]
-    note = None if out else 'no survey answers yet ("Survey Answered" events)'
-    return Dataset("surveys", ("month", "survey", "responses", "value"), out, note)
+    return Dataset("surveys", ("month", "survey", "responses", "value"), out, _no_surveys(out))
+
+
+def _no_surveys(rows: list[Any]) -> str | None:
+    return None if rows else 'no survey answers yet ("Survey Answered" events)'
 
 
 def service_times(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:

@@ -19,11 +19,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from threadline.accounts import Viewer
-from threadline.analytics.rollups import COUNTS, numbers_for, read_facts, unpack
+from threadline.analytics.rollups import (
+    COUNTS,
+    SURVEY_SUMS,
+    current_moves,
+    merge_marks,
+    numbers_for,
+    read_facts,
+    read_surveys,
+    unpack,
+)
 from threadline.analytics.scope import InsightFilters
 from threadline.privacy import ERASED_PROFILE_ID
 from threadline.storage import Database
-from threadline.storage.models import Event, Profile, RollupDay, RollupProfile, RollupState
+from threadline.storage.models import Event, Merge, RollupDay, RollupProfile, RollupState, RollupSurvey
 
 TAIL_LIMIT = 100_000
 Numbers = NDArray[np.int64]
@@ -70,48 +79,132 @@ def _tail_too_long(session: Session, through: int) -> bool:
     return int(session.scalar(select(func.count()).select_from(waiting)) or 0) > TAIL_LIMIT
 
 
-def _live_numbers(session: Session, tail_ids: set[str]) -> tuple[dict[str, int], dict[int, str], int]:
-    """Numbers of the tail's profiles (new ones get numbers above the stored ones), and for every
-    number whose profile was merged away or erased, the profile id it now counts as."""
+# More merges than this since the worker's last map: the reader maps every merge itself (slower).
+MAX_NEW_MERGES = 200
+
+
+def _canonical(
+    session: Session, state: RollupState, tail_ids: set[str]
+) -> tuple[dict[str, int], NDArray[np.int64]]:
+    """Numbers for the tail's profiles (new ones get numbers above the stored ones), and the array that
+    maps every number to the number of the live customer it counts as today: the worker's map of the
+    merged-away numbers, the merges made since it ran, and erased numbers to the one erased profile."""
     numbers = numbers_for(session, tail_ids, assign=False)
-    next_number = int(session.scalar(select(func.max(RollupProfile.number))) or 0) + 1
-    for profile_id in sorted(tail_ids - set(numbers)):
-        numbers[profile_id], next_number = next_number, next_number + 1
-    merged_away = select(Profile.id, Profile.merged_into).where(Profile.merged_into.is_not(None))
-    merged = {str(a): str(b) for a, b in session.execute(merged_away)}
-    moved: dict[int, str] = {}
-    if merged:
-        rows = session.execute(
-            select(RollupProfile.number, RollupProfile.profile_id)
-            .join(Profile, Profile.id == RollupProfile.profile_id)
-            .where(Profile.merged_into.is_not(None))
+    size = int(session.scalar(select(func.max(RollupProfile.number))) or 0) + 1
+
+    def number(profile_id: str) -> int:
+        nonlocal size
+        if profile_id not in numbers:
+            numbers[profile_id], size = size, size + 1
+        return numbers[profile_id]
+
+    for profile_id in sorted(tail_ids):
+        number(profile_id)
+    marks = merge_marks(session)
+    since: list[tuple[str, str]] = []
+    if marks != (state.mapped_merges, state.mapped_merge_id):
+        since = [
+            (str(a), str(b))
+            for a, b in session.execute(
+                select(Merge.merged_id, Merge.survivor_id)
+                .where(Merge.status == "merged", Merge.id > state.mapped_merge_id)
+                .order_by(Merge.id)
+            )
+        ]
+    # The worker's map holds only if every merge in force is in it or after it (an unmerge or a merge
+    # that committed late breaks that): otherwise map them all here.
+    incremental = marks[0] - state.mapped_merges == len(since) and len(since) <= MAX_NEW_MERGES
+    moves: list[tuple[int, int]] = []
+    if incremental:
+        mapped = select(RollupProfile.number, RollupProfile.live_number).where(
+            RollupProfile.live_number.is_not(None)
         )
-        for number, original in rows:
-            live, hops = merged[str(original)], 0
-            while live in merged and hops < 100:  # a chain of merges ends at the live survivor
-                live, hops = merged[live], hops + 1
-            moved[int(number)] = live
-    for number in session.scalars(select(RollupProfile.number).where(RollupProfile.profile_id.is_(None))):
-        moved[int(number)] = ERASED_PROFILE_ID
-    targets = set(moved.values()) - set(numbers)
-    numbers.update(numbers_for(session, targets, assign=False))
-    for profile_id in sorted(targets - set(numbers)):
-        numbers[profile_id], next_number = next_number, next_number + 1
-    return numbers, moved, next_number
+        moves = [(int(n), int(v or n)) for n, v in session.execute(mapped)]
+        numbers.update(numbers_for(session, {p for pair in since for p in pair} - set(numbers), assign=False))
+    else:
+        found = current_moves(session)
+        numbers.update(numbers_for(session, set(found.values()) - set(numbers), assign=False))
+        moves = [(n, number(live)) for n, live in found.items()]
+        since = []
+    erased = [
+        int(n)
+        for n in session.scalars(select(RollupProfile.number).where(RollupProfile.profile_id.is_(None)))
+    ]
+    if erased:
+        numbers.update(numbers_for(session, {ERASED_PROFILE_ID} - set(numbers), assign=False))
+        moves += [(n, number(ERASED_PROFILE_ID)) for n in erased]
+    pairs = [(number(a), number(b)) for a, b in since]
+    canon = np.arange(size, dtype=np.int64)
+    for n, v in moves:
+        canon[n] = v
+    for merged, survivor in pairs:  # in merge order: whoever counted as the merged one now counts as
+        canon[canon == merged] = canon[survivor]  # its survivor
+    return numbers, canon
+
+
+def _ready(session: Session, viewer: Viewer, filters: InsightFilters) -> RollupState | None:
+    """The rollups' state when they can answer this viewer's chart, else None (the module's docstring)."""
+    if not usable(viewer, filters):
+        return None
+    state = session.get(RollupState, 1)
+    if state is None or state.through_event_id <= 0 or _tail_too_long(session, state.through_event_id):
+        return None
+    return state
+
+
+def survey_sums(
+    db: Database, viewer: Viewer, filters: InsightFilters
+) -> dict[tuple[str, str], NDArray[np.float64]] | None:
+    """(month, survey) -> the sums of surveys.answer_counts over the filters' days and channel, from the
+    rollups and the events after them; None when the rollups cannot answer."""
+    with db.read() as session:
+        state = _ready(session, viewer, filters)
+        if state is None:
+            return None
+        stored = select(RollupSurvey).where(
+            RollupSurvey.day >= filters.start, RollupSurvey.day <= filters.end
+        )
+        tail = [
+            Event.id > state.through_event_id,
+            Event.timestamp >= filters.since,
+            Event.timestamp < filters.until,
+        ]
+        if filters.channel:
+            stored = stored.where(RollupSurvey.channel == filters.channel)
+            tail.append(Event.channel == filters.channel)
+        found = [
+            ((r.day, r.survey), np.asarray([float(getattr(r, name)) for name in SURVEY_SUMS]))
+            for r in session.scalars(stored)
+        ]
+        found += [((key[0], key[3]), sums) for key, sums in read_surveys(session, db.dialect, tail).items()]
+    totals: dict[tuple[str, str], NDArray[np.float64]] = {}
+    for (day, survey), sums in found:
+        key = (day.strftime("%Y-%m"), survey)
+        totals[key] = totals.get(key, 0) + sums
+    return totals
 
 
 def rollup_view(
-    db: Database, viewer: Viewer, filters: InsightFilters, *, since: date | None, until: date
+    db: Database,
+    viewer: Viewer,
+    filters: InsightFilters,
+    *,
+    since: date | None,
+    until: date,
+    buyers_only: bool = False,
 ) -> RollupView | None:
     """The days from `since` (None: from the first) to before `until` on the filters' channel, or None
-    when the rollups cannot answer (see the module's docstring)."""
-    if not usable(viewer, filters):
-        return None
+    when the rollups cannot answer (see the module's docstring). `buyers_only` leaves the active
+    customers unread (empty), for charts about orders over long spans."""
     with db.read() as session:
-        state = session.get(RollupState, 1)
-        if state is None or state.through_event_id <= 0 or _tail_too_long(session, state.through_event_id):
+        state = _ready(session, viewer, filters)
+        if state is None:
             return None
-        stored = select(RollupDay).where(RollupDay.day < until)
+        columns = [getattr(RollupDay, c) for c in COUNTS]
+        customers = [RollupDay.buyers] if buyers_only else [RollupDay.buyers, RollupDay.active]
+        stored = select(
+            RollupDay.day, RollupDay.channel, RollupDay.source_id, RollupDay.revenue, *customers, *columns
+        ).where(RollupDay.day < until)
         tail = [Event.id > state.through_event_id, Event.timestamp < datetime.combine(until, time.min)]
         if since is not None:
             stored = stored.where(RollupDay.day >= since)
@@ -119,18 +212,15 @@ def rollup_view(
         if filters.channel:
             stored = stored.where(RollupDay.channel == filters.channel)
             tail.append(Event.channel == filters.channel)
-        rows = list(session.scalars(stored))
+        rows = session.execute(stored).all()
         fresh = read_facts(session, db.dialect, tail)
-        numbers, moved, size = _live_numbers(session, {p for f in fresh.values() for p in f.active})
-    canon = np.arange(size, dtype=np.int64)
-    for number, live in moved.items():
-        if number < size:
-            canon[number] = numbers[live]
+        numbers, canon = _canonical(session, state, {p for f in fresh.values() for p in f.active})
+    counted = len(customers) + 4
+    nobody = np.zeros(0, dtype=np.int64)
     days = [
         Day(
-            r.day, r.channel, r.source_id,
-            np.asarray([getattr(r, c) for c in COUNTS], dtype=np.int64), float(r.revenue),
-            canon[unpack(r.active)], canon[unpack(r.buyers)],
+            r[0], r[1], int(r[2]), np.asarray(r[counted:], dtype=np.int64), float(r[3]),
+            nobody if buyers_only else canon[unpack(r[5])], canon[unpack(r[4])],
         )
         for r in rows
     ]  # fmt: skip
@@ -138,4 +228,4 @@ def rollup_view(
         active = np.asarray([numbers[p] for p in got.active], dtype=np.int64)
         buyers = np.asarray([numbers[p] for p in got.buyers], dtype=np.int64)
         days.append(Day(day, channel, source_id, got.counts, got.revenue, canon[active], canon[buyers]))
-    return RollupView(days, size)
+    return RollupView(days, len(canon))

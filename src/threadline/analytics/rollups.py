@@ -5,8 +5,9 @@ screen views, app opens, emails, messages, orders, revenue) and two sorted array
 who was active and who ordered. Counts add over days; "customers" over a range is the union of the
 days' arrays, so distinct counts stay exact for any range. Numbers (`rollup_profiles`) stand for the
 profile an event was first attached to (`original_profile_id`, which a merge does not change): reading
-maps each to today's live customer through `profiles.merged_into` (rollup_reads.py), so a merge after
-the rollup is counted as one customer at once, without rewriting any day.
+maps each to today's live customer (rollup_reads.py), so a merge after the rollup is counted as one
+customer at once, without rewriting any day. The worker keeps that map (`live_number`, remap_merges) and
+a reader adds the merges made since; `rollup_surveys` holds the survey sums the same way.
 
 The worker reads new events in id order, a chunk at a time, and records how far it got in
 `rollup_state`; readers add the events after that point live (the tail), so figures are never stale.
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from threadline.analytics.expressions import day_of
@@ -41,8 +42,17 @@ from threadline.analytics.measures import (
     ORDER_EVENTS,
     revenue_of,
 )
+from threadline.analytics.surveys import SURVEY_EVENT, answer_counts, on_scale, survey_kind
 from threadline.storage import Database
-from threadline.storage.models import Event, RollupDay, RollupProfile, RollupState
+from threadline.storage.models import (
+    Event,
+    Merge,
+    Profile,
+    RollupDay,
+    RollupProfile,
+    RollupState,
+    RollupSurvey,
+)
 
 CHUNK_EVENTS = 100_000
 # One worker run reads at most this many events; a backfill continues on the next runs (or run
@@ -117,6 +127,44 @@ def read_facts(session: Session, dialect: str, conditions: Iterable[Any]) -> dic
     return facts
 
 
+SURVEY_SUMS = ("responses", "score_sum", "satisfied", "promoters", "detractors")
+SurveyKey = tuple[date, str, int, str]
+
+
+def read_surveys(
+    session: Session, dialect: str, conditions: Iterable[Any]
+) -> dict[SurveyKey, NDArray[np.float64]]:
+    """The sums CSAT, NPS and CES are computed from (surveys.py), by day, channel, source and survey, of
+    the answers on their scale among the events matching `conditions`."""
+    keys = (day_of(dialect, Event.timestamp), Event.channel, Event.source_id, survey_kind(dialect))
+    stmt = (
+        select(*keys, *answer_counts(dialect))
+        .where(*conditions, Event.name == SURVEY_EVENT, on_scale(dialect))
+        .group_by(*keys)
+    )
+    return {
+        (_day(row[0]), row[1], int(row[2]), str(row[3])): np.asarray([float(v or 0) for v in row[4:]])
+        for row in session.execute(stmt)
+    }
+
+
+def _store_surveys(session: Session, sums: dict[SurveyKey, NDArray[np.float64]]) -> None:
+    days = sorted({key[0] for key in sums})
+    existing = {
+        (row.day, row.channel, row.source_id, row.survey): row
+        for row in session.scalars(select(RollupSurvey).where(RollupSurvey.day.in_(days)))
+    }
+    for key, values in sums.items():
+        row = existing.get(key)
+        if row is None:
+            row = RollupSurvey(day=key[0], channel=key[1], source_id=key[2], survey=key[3])
+            for name in SURVEY_SUMS:
+                setattr(row, name, 0)
+            session.add(row)
+        for name, value in zip(SURVEY_SUMS, values, strict=True):
+            setattr(row, name, getattr(row, name) + (float(value) if name == "score_sum" else int(value)))
+
+
 def numbers_for(session: Session, profile_ids: Iterable[str], *, assign: bool) -> dict[str, int]:
     """Each profile id's number; with `assign`, ids without one get the next numbers."""
     wanted = sorted(set(profile_ids))
@@ -142,10 +190,84 @@ def unpack(blob: bytes | None) -> NDArray[np.int64]:
     return np.frombuffer(blob or b"", dtype=NUMBERS).astype(np.int64)
 
 
+def merge_marks(session: Session) -> tuple[int, int]:
+    """How many profiles are merged away (from ix_profiles_merged_into alone) and the highest id of a
+    merge in force: each merge adds one merged-away profile and an unmerge takes one away, so a reader
+    that finds as many new merges as new merged-away profiles knows nothing else changed."""
+    merged_away = select(func.count()).select_from(Profile).where(Profile.merged_into.is_not(None))
+    newest = select(func.coalesce(func.max(Merge.id), 0)).where(Merge.status == "merged")
+    return int(session.scalar(merged_away) or 0), int(session.scalar(newest) or 0)
+
+
+def merged_into_live(session: Session) -> dict[str, str]:
+    """Every merged-away profile id and the live profile it ended in (chains followed)."""
+    direct = {
+        str(a): str(b)
+        for a, b in session.execute(
+            select(Profile.id, Profile.merged_into).where(Profile.merged_into.is_not(None))
+        )
+    }
+    final: dict[str, str] = {}
+    for merged, into in direct.items():
+        hops = 0
+        while into in direct and hops < 100:
+            into, hops = direct[into], hops + 1
+        final[merged] = into
+    return final
+
+
+def current_moves(session: Session) -> dict[int, str]:
+    """Every stored number whose profile was merged away, and the live profile id it counts as now."""
+    final = merged_into_live(session)
+    if not final:
+        return {}
+    rows = session.execute(
+        select(RollupProfile.number, RollupProfile.profile_id)
+        .join(Profile, Profile.id == RollupProfile.profile_id)
+        .where(Profile.merged_into.is_not(None))
+    )
+    return {int(number): final[str(original)] for number, original in rows}
+
+
+def remap_merges(session: Session, now: datetime) -> int:
+    """Brings rollup_profiles.live_number in line with the merges in force, when they changed since the
+    last run; answers how many numbers changed. Readers apply the merges made since on their own."""
+    state = _state(session, now)
+    marks = merge_marks(session)
+    if marks == (state.mapped_merges, state.mapped_merge_id):
+        return 0
+    moves = current_moves(session)
+    numbers = numbers_for(session, set(moves.values()), assign=True)
+    wanted = {number: numbers[live] for number, live in moves.items()}
+    stored = {
+        int(n): int(v or n)
+        for n, v in session.execute(
+            select(RollupProfile.number, RollupProfile.live_number).where(
+                RollupProfile.live_number.is_not(None)
+            )
+        )
+    }
+    changes = [{"n": n, "v": None} for n in stored if n not in wanted]
+    changes += [{"n": n, "v": v} for n, v in wanted.items() if stored.get(n) != v]
+    if changes:
+        column = RollupProfile.__table__.c
+        session.connection().execute(
+            update(RollupProfile)
+            .where(column.number == bindparam("n"))
+            .values({column.live_number: bindparam("v")})
+            .execution_options(synchronize_session=False),
+            changes,
+        )
+    state.mapped_merges, state.mapped_merge_id = marks
+    return len(changes)
+
+
 def _state(session: Session, now: datetime) -> RollupState:
     state = session.get(RollupState, 1)
     if state is None:
-        state = RollupState(id=1, through_event_id=0, seen_event_id=0, updated_at=now)
+        state = RollupState(
+            id=1, through_event_id=0, seen_event_id=0, mapped_merges=0, mapped_merge_id=0, updated_at=now
+        )
         session.add(state)
         session.flush()
     return state
@@ -183,9 +305,15 @@ class RollupRun:
     events: int  # events read by this run
     through_event_id: int
     behind: int  # events committed after that point (the tail readers add live)
+    remapped: int = 0  # customer numbers whose live customer changed by a merge or an unmerge
 
     def counts(self) -> dict[str, int]:
-        return {"events": self.events, "through_event_id": self.through_event_id, "behind": self.behind}
+        return {
+            "events": self.events,
+            "through_event_id": self.through_event_id,
+            "behind": self.behind,
+            "remapped": self.remapped,
+        }
 
 
 def refresh_rollups(
@@ -214,6 +342,7 @@ def refresh_rollups(
             facts = read_facts(session, db.dialect, in_chunk)
             ids = {p for got in facts.values() for p in got.active}
             _store(session, facts, numbers_for(session, ids, assign=True))
+            _store_surveys(session, read_surveys(session, db.dialect, in_chunk))
             read = sum(int(got.counts[0]) for got in facts.values())
             session.execute(
                 update(RollupState).where(RollupState.id == 1).values(through_event_id=upper, updated_at=now)
@@ -221,15 +350,18 @@ def refresh_rollups(
         done, position = done + read, upper
         if progress:
             progress(position - start, target - start)
+    with db.write() as session:
+        remapped = remap_merges(session, now)
     with db.read() as session:
         behind = int(session.scalar(select(func.count()).where(Event.id > position)) or 0)
-    return RollupRun(done, position, behind)
+    return RollupRun(done, position, behind, remapped)
 
 
 def reset_rollups(db: Database, *, now: datetime) -> None:
     """Forgets every rollup (numbers too): the next refresh reads all events again."""
     with db.write() as session:
         session.execute(delete(RollupDay))
+        session.execute(delete(RollupSurvey))
         session.execute(delete(RollupProfile))
         session.execute(delete(RollupState))
-        session.add(RollupState(id=1, through_event_id=0, seen_event_id=0, updated_at=now))
+        _state(session, now)

@@ -1212,9 +1212,22 @@ class RollupProfile(Base):
     arrays (aggregates stay) but no longer leads to anyone (threadline.analytics.rollups)."""
 
     __tablename__ = "rollup_profiles"
+    # Readers load the merged-away numbers' map from this index alone.
+    __table_args__ = (
+        Index(
+            "ix_rollup_profiles_moved",
+            "number",
+            "live_number",
+            postgresql_where=text("live_number IS NOT NULL"),
+            sqlite_where=text("live_number IS NOT NULL"),
+        ),
+    )
 
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     profile_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    # The number of the live customer this profile was merged into (chains followed) as of the worker's
+    # last look at the merges (rollup_state.mapped_*); NULL while it is live itself.
+    live_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class RollupDay(Base):
@@ -1241,6 +1254,23 @@ class RollupDay(Base):
     buyers: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class RollupSurvey(Base):
+    """One day's survey answers on a channel from a source, per survey (csat, nps, ces): the sums that
+    CSAT, NPS and CES are computed from (threadline.analytics.surveys)."""
+
+    __tablename__ = "rollup_surveys"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey: Mapped[str] = mapped_column(String(10), primary_key=True)
+    responses: Mapped[int] = mapped_column(Integer, default=0)
+    score_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    promoters: Mapped[int] = mapped_column(Integer, default=0)
+    detractors: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class RollupState(Base):
     """How far the rollups have read the events table: every event with id <= `through_event_id` is in
     them. `seen_event_id` is the highest id seen at the last run; on PostgreSQL the next run reads up to
@@ -1251,6 +1281,9 @@ class RollupState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     through_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
     seen_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The merges rollup_profiles.live_number reflects: profiles merged away then, the highest merge id.
+    mapped_merges: Mapped[int] = mapped_column(Integer, default=0)
+    mapped_merge_id: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 

@@ -25,6 +25,14 @@ def upgrade() -> None:
         "rollup_profiles",
         sa.Column("number", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("profile_id", sa.String(32), nullable=True, unique=True),
+        sa.Column("live_number", sa.Integer(), nullable=True),
+    )
+    op.create_index(
+        "ix_rollup_profiles_moved",
+        "rollup_profiles",
+        ["number", "live_number"],
+        postgresql_where=sa.text("live_number IS NOT NULL"),
+        sqlite_where=sa.text("live_number IS NOT NULL"),
     )
     op.create_table(
         "rollup_days",
@@ -37,10 +45,24 @@ def upgrade() -> None:
         sa.Column("buyers", sa.LargeBinary(), nullable=False),
     )
     op.create_table(
+        "rollup_surveys",
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("channel", sa.String(20), primary_key=True),
+        sa.Column("source_id", sa.Integer(), primary_key=True),
+        sa.Column("survey", sa.String(10), primary_key=True),
+        sa.Column("responses", sa.Integer(), nullable=False),
+        sa.Column("score_sum", sa.Float(), nullable=False),
+        sa.Column("satisfied", sa.Integer(), nullable=False),
+        sa.Column("promoters", sa.Integer(), nullable=False),
+        sa.Column("detractors", sa.Integer(), nullable=False),
+    )
+    op.create_table(
         "rollup_state",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("through_event_id", sa.BigInteger(), nullable=False),
         sa.Column("seen_event_id", sa.BigInteger(), nullable=False),
+        sa.Column("mapped_merges", sa.Integer(), nullable=False),
+        sa.Column("mapped_merge_id", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     )
     op.create_index(
@@ -55,5 +77,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_profiles_live_first_seen", table_name="profiles")
     op.drop_table("rollup_state")
+    op.drop_table("rollup_surveys")
     op.drop_table("rollup_days")
     op.drop_table("rollup_profiles")
