@@ -107,15 +107,34 @@ def _group_key(dialect: str, dimension: str, seen: Any) -> Any:
 
 
 def _breakdown_query(dialect: str, dimension: str, seen: Any) -> Any:
-    key = _group_key(dialect, dimension, seen).label("grp")
-    stmt = select(key, func.count(), func.avg(seen.c.score)).select_from(seen)
+    key = _group_key(dialect, dimension, seen)
+    stmt = select(
+        literal_column(str(DIMENSIONS.index(dimension) + 1)).label("dim"),
+        cast(key, String).label("grp"),
+        func.count().label("n"),
+        func.avg(seen.c.score).label("experience"),
+    ).select_from(seen)
     if dimension in ("customer_age", "tier", "team"):
         stmt = stmt.join(Profile, Profile.id == seen.c.profile_id)
     if dimension == "team":
         stmt = stmt.outerjoin(User, User.id == Profile.owner_id).outerjoin(
             Team, and_(Team.id == User.team_id)
         )
-    return stmt.group_by(key).order_by(key)
+    return stmt.group_by(key)
+
+
+def _report_query(dialect: str, viewer: Viewer, filters: InsightFilters) -> Any:
+    """Every view's groups and the observations per kind in one statement, so the observations (a scan
+    of the range's events) are read once: a CTE used more than once is materialized by both databases."""
+    seen = _observations(dialect, viewer, filters)
+    kinds = select(
+        literal_column("0").label("dim"),
+        seen.c.kind.label("grp"),
+        func.count().label("n"),
+        cast(None, Float).label("experience"),
+    ).group_by(seen.c.kind)
+    every = union_all(kinds, *(_breakdown_query(dialect, d, seen) for d in DIMENSIONS)).subquery()
+    return select(every).order_by(every.c.dim, every.c.grp)
 
 
 def _spread(values: list[float]) -> tuple[float | None, float | None]:
@@ -131,26 +150,21 @@ def consistency_report(
     dialect = db.dialect
     breakdowns: dict[str, Breakdown] = {}
     with db.read() as session:
-        seen = _observations(dialect, viewer, filters)
-        sources = {
-            k: int(n) for k, n in session.execute(select(seen.c.kind, func.count()).group_by(seen.c.kind))
-        }
-        for dimension in DIMENSIONS:
-            rows = [
-                (str(g), int(n), float(avg))
-                for g, n, avg in session.execute(_breakdown_query(dialect, dimension, seen))
-            ]
-            stddev, width = _spread([r[2] for r in rows])
-            eligible = [r for r in rows if r[1] >= min_observations]
-            worst = min(eligible, key=lambda r: (r[2], r[0])) if eligible else None
-            breakdowns[dimension] = Breakdown(
-                dimension,
-                Dataset(f"consistency_by_{dimension}", ("group", "observations", "experience"), rows),
-                stddev,
-                width,
-                worst[0] if worst else None,
-                worst[2] if worst else None,
-            )
+        found = session.execute(_report_query(dialect, viewer, filters)).all()
+    sources = {str(g): int(n) for d, g, n, _ in found if int(d) == 0}
+    for index, dimension in enumerate(DIMENSIONS, start=1):
+        rows = [(str(g), int(n), float(avg)) for d, g, n, avg in found if int(d) == index]
+        stddev, width = _spread([r[2] for r in rows])
+        eligible = [r for r in rows if r[1] >= min_observations]
+        worst = min(eligible, key=lambda r: (r[2], r[0])) if eligible else None
+        breakdowns[dimension] = Breakdown(
+            dimension,
+            Dataset(f"consistency_by_{dimension}", ("group", "observations", "experience"), rows),
+            stddev,
+            width,
+            worst[0] if worst else None,
+            worst[2] if worst else None,
+        )
     links = [(d, b.weakest, b.weakest_experience) for d in LINKS if (b := breakdowns[d]).weakest is not None]
     # Only a view that has more than one group can have a weakest link: one tier is no comparison.
     links = [link for link in links if len(breakdowns[link[0]].groups.rows) > 1]

@@ -230,6 +230,9 @@ class Event(Base):
         # "Did X within N days" per customer, under an OR too (segments, journeys' last-event reads):
         # without it PostgreSQL scans each customer's whole timeline per condition (bench/segment_eval.py).
         Index("ix_events_profile_name_time", "profile_id", "name", "timestamp"),
+        # Insight's reads of one kind of event over a range of days, for every customer: survey answers,
+        # complaints (the consistency report), a funnel's steps (bench/dashboards.py).
+        Index("ix_events_name_time", "name", "timestamp"),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)

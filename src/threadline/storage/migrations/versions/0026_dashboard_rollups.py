@@ -1,4 +1,5 @@
-"""analytics: daily rollups of the events for the dashboards, and live profiles by first sight
+"""analytics: daily rollups of the events for the dashboards, events by name and time, live profiles by
+first sight
 
 Revision ID: 0026
 Revises: 0025
@@ -65,6 +66,7 @@ def upgrade() -> None:
         sa.Column("mapped_merge_id", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     )
+    op.create_index("ix_events_name_time", "events", ["name", "timestamp"])
     op.create_index(
         "ix_profiles_live_first_seen",
         "profiles",
@@ -76,6 +78,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_profiles_live_first_seen", table_name="profiles")
+    op.drop_index("ix_events_name_time", table_name="events")
     op.drop_table("rollup_state")
     op.drop_table("rollup_surveys")
     op.drop_table("rollup_days")
