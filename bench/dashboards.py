@@ -9,7 +9,8 @@ The data set comes from bench/large_dataset.py (built once, reused). The rollups
 (`reset_rollups` then `refresh_rollups`, as `threadline analytics rollups --rebuild` does) and timed.
 Charts run as an admin (every customer) over the default range (the last 90 days), then with a channel
 filter. A chart the rollups do not answer (funnels over any sequence of events, the consistency report)
-runs live in both columns, and says so.
+runs live in both columns, and says so. The portrait page is timed from its daily snapshot (stored by
+this run as the scores job does) against computing it live.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,9 +32,10 @@ from threadline.accounts import Viewer
 from threadline.analytics import rollup_reads
 from threadline.analytics.cohorts import retention_cohorts
 from threadline.analytics.consistency import consistency_report
-from threadline.analytics.dashboards import DEFAULT_FUNNEL, OVERVIEW
+from threadline.analytics.dashboards import DEFAULT_FUNNEL, OVERVIEW, page_datasets
 from threadline.analytics.dataset import Dataset
 from threadline.analytics.funnels import funnel
+from threadline.analytics.portrait_snapshots import portrait_datasets, store_portrait_snapshot
 from threadline.analytics.rollups import refresh_rollups, reset_rollups
 from threadline.analytics.scope import InsightFilters
 from threadline.storage import Database
@@ -42,6 +45,7 @@ GOAL_MS = 500.0
 ROLLED_UP = {
     "customer_counts", "customers_by_channel", "customers_by_source", "engagement_by_channel",
     "revenue_summary", "revenue_by_month", "revenue_by_channel", "churn_rate", "retention_cohorts",
+    "survey_trends", "portrait_page",
 }  # fmt: skip
 
 
@@ -53,12 +57,25 @@ def _consistency(db: Database, viewer: Viewer, filters: InsightFilters) -> Datas
     return consistency_report(db, viewer, filters).summary()
 
 
+def _portrait(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
+    """The portrait page's ten charts as one table: the daily snapshot where it answers, else live (as
+    of the snapshot's moment, so the two can be compared)."""
+    if rollup_reads.TAIL_LIMIT >= 0 or filters.channel:  # a channel filter: live in both columns
+        charts = page_datasets(db, viewer, "portrait", filters, {})
+    else:
+        charts = portrait_datasets(db, viewer, filters, until=datetime.combine(filters.end, SNAPSHOT_AT))
+    rows = [(name, *row) for name, data in sorted(charts.items()) for row in data.rows]
+    return Dataset("portrait", ("chart", "value", "customers"), rows)
+
+
 CHARTS: list[tuple[str, Callable[[Database, Viewer, InsightFilters], Dataset]]] = [
     *((chart.__name__, chart) for chart in OVERVIEW),
     ("retention_cohorts", retention_cohorts),
     ("funnel", _funnel),
     ("consistency_report", _consistency),
+    ("portrait_page", _portrait),
 ]
+SNAPSHOT_AT = dtime(4, 0)  # the daily scores run's hour
 
 
 def _timed(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -100,6 +117,9 @@ def run_backend(backend: common.Backend, args: argparse.Namespace) -> str:
         run = refresh_rollups(db, now=data.now, limit=0, settled=True)
         build_s = time.perf_counter() - began
         print(f"  {backend.name}: rollups built: {run.events:,} events in {build_s:,.0f} s", flush=True)
+        began = time.perf_counter()
+        store_portrait_snapshot(db, now=datetime.combine(end, SNAPSHOT_AT))
+        snapshot_s = time.perf_counter() - began
         rows, worst, differ = [], 0.0, []
         for label, filters in ranges:
             with db.read() as session:
@@ -126,6 +146,8 @@ def run_backend(backend: common.Backend, args: argparse.Namespace) -> str:
                 if not same:
                     differ.append(f"{label}: {name}")
                 how = "rollups" if name in ROLLED_UP else "live (not rolled up)"
+                if name == "portrait_page":
+                    how = "daily snapshot" if filters.channel is None else "live (a channel filter)"
                 worst = max(worst, rolled_ms)
                 print(
                     f"    {label}: {name}: {rolled_ms:,.0f} ms ({how}) vs live {live_ms:,.0f} ms", flush=True
@@ -152,7 +174,7 @@ def run_backend(backend: common.Backend, args: argparse.Namespace) -> str:
             f"{in_range:,} events in the last 90 days. Rollups "
             f"{'brought up to date' if args.keep_rollups else 'rebuilt from nothing'} by this run: "
             f"{run.events:,} events in {build_s:,.0f} s ({run.events / max(build_s, 1e-9):,.0f} "
-            "events/s). Each chart "
+            f"events/s); the portrait page's daily snapshot took {snapshot_s:,.0f} s. Each chart "
             f"as an admin, median of {args.repeat} runs after a warm-up, from the rollups (with the live "
             "tail, empty here) and once live over the events; the floor is one `count(*)` of the range's "
             "events, the least a live chart reads. The machine is shared, so single figures can be noisy.",

@@ -6,7 +6,7 @@ tail), after a merge of two customers the rollups counted apart, and after an er
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -169,3 +169,27 @@ def test_the_command_catches_up_and_rebuilds(
     finally:
         get_settings.cache_clear()
     assert _answered_by_rollups(db)
+
+
+@pytest.mark.usefixtures("shop")
+def test_the_daily_portrait_snapshot_is_the_live_page_of_its_moment(db: Database) -> None:
+    """The scores run stores the portrait page for every customer; an admin's unfiltered page of that
+    day reads it (noting when), any other view computes live, and both agree at the run's moment."""
+    from threadline.analytics.dashboards import page_datasets
+    from threadline.analytics.portrait_snapshots import portrait_datasets
+    from threadline.analytics.score_runs import refresh_scores
+
+    run = datetime(2024, 3, 31, 4, 0)
+    assert refresh_scores(db, now=run)["portrait_charts"] == 10
+    that_day = InsightFilters(date(2024, 3, 1), date(2024, 3, 31))
+    stored = page_datasets(db, SYSTEM, "portrait", that_day, {})
+    live = portrait_datasets(db, SYSTEM, that_day, until=run)
+    assert {n: d.rows for n, d in stored.items()} == {n: [tuple(r) for r in d.rows] for n, d in live.items()}
+    assert all(d.note == "as of 2024-03-31 04:00 UTC (the daily scores run)" for d in stored.values())
+    assert sum(n for _, n in stored["portrait_lifecycle_stage"].rows) == 4
+    # Another day or a channel filter: live, no note.
+    for viewer, filters in (
+        (SYSTEM, InsightFilters(date(2024, 3, 1), date(2024, 3, 30))),
+        (SYSTEM, InsightFilters(date(2024, 3, 1), date(2024, 3, 31), channel="web")),
+    ):
+        assert all(d.note is None for d in page_datasets(db, viewer, "portrait", filters, {}).values())

@@ -25,7 +25,7 @@ from threadline.analytics.metrics import (
     service_times,
     survey_trends,
 )
-from threadline.analytics.portrait import TRAIT_VIEWS, portrait_distribution, trait_distribution
+from threadline.analytics.portrait_snapshots import portrait_datasets, stored_portrait
 from threadline.analytics.scope import InsightFilters
 from threadline.errors import Invalid
 from threadline.storage import Database
@@ -101,9 +101,7 @@ def page_datasets(
     if page == "consistency":
         return report_datasets(consistency_report(db, viewer, filters))
     if page == "portrait":
-        tags = portrait_distribution(db, viewer, filters)
-        traits = {f"portrait_by_{v}": trait_distribution(db, viewer, filters, v) for v in TRAIT_VIEWS}
-        return {d.name: d for d in (*tags.values(), *traits.values())}
+        return stored_portrait(db, viewer, filters) or portrait_datasets(db, viewer, filters)
     raise Invalid(f"page: one of {', '.join(PAGES)}", details={"field": "page"})
 
 

@@ -154,20 +154,29 @@ def _tagged(db: Database, scope: ColumnElement[bool], as_of: datetime, rules: Po
     )
 
 
-def _scope(db: Database, viewer: Viewer, filters: InsightFilters) -> ColumnElement[bool]:
-    scope = and_(customer_scope(viewer, filters), Profile.first_seen < filters.until)
+def _scope(
+    db: Database, viewer: Viewer, filters: InsightFilters, until: datetime | None = None
+) -> ColumnElement[bool]:
+    scope = and_(customer_scope(viewer, filters), Profile.first_seen < (until or filters.until))
     if filters.channel:
         scope = and_(scope, has_key(db.dialect, Profile.channels, filters.channel))
     return scope
 
 
 def portrait_distribution(
-    db: Database, viewer: Viewer, filters: InsightFilters, rules: PortraitRules = PortraitRules()
+    db: Database,
+    viewer: Viewer,
+    filters: InsightFilters,
+    rules: PortraitRules = PortraitRules(),
+    *,
+    until: datetime | None = None,
 ) -> dict[str, Dataset]:
-    """Customers per value of each tag, as of the end of the range. One query: customers are counted
-    per combination of tags in SQL, then the combinations (a few hundred at most) are summed per tag."""
+    """Customers per value of each tag, as of the end of the range (or `until`). One query: customers are
+    counted per combination of tags in SQL, then the combinations (a few hundred at most) are summed per
+    tag."""
     filters = filters.checked()
-    tagged = _tagged(db, _scope(db, viewer, filters), filters.until, rules)
+    until = until or filters.until
+    tagged = _tagged(db, _scope(db, viewer, filters, until), until, rules)
     keys = [tagged.c[tag] for tag in TAGS]
     with db.read() as session:
         combinations = session.execute(select(*keys, func.count()).group_by(*keys)).all()
@@ -209,13 +218,15 @@ def portrait_scores(db: Database, *, as_of: datetime, rules: PortraitRules = Por
     ]
 
 
-def trait_distribution(db: Database, viewer: Viewer, filters: InsightFilters, view: str) -> Dataset:
+def trait_distribution(
+    db: Database, viewer: Viewer, filters: InsightFilters, view: str, *, until: datetime | None = None
+) -> Dataset:
     """Customers per industry, region, city or tier (the `tier` trait, else `level`), or per source
-    (the source of their first event)."""
+    (the source of their first event), among those first seen before the end of the range (or `until`)."""
     filters = filters.checked()
     if view not in TRAIT_VIEWS:
         raise ValueError(f"no portrait view {view!r}")
-    scope = _scope(db, viewer, filters)
+    scope = _scope(db, viewer, filters, until)
     if view == "source":
         first = and_(Event.profile_id == Profile.id, Event.timestamp == Profile.first_seen)
         one_source = (

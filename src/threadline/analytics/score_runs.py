@@ -17,6 +17,7 @@ from threadline.analytics.churn import ChurnDefinition, NotEnoughHistory, score_
 from threadline.analytics.churn_features import LOOKBACK_DAYS, read_activity, read_survey_answers
 from threadline.analytics.clv import NotEnoughPurchases, customer_value, fit_bgnbd, fit_gamma_gamma
 from threadline.analytics.portrait import PORTRAIT_MODEL, SCORE_NAMES, portrait_scores
+from threadline.analytics.portrait_snapshots import store_portrait_snapshot
 from threadline.analytics.purchases import DAY, PurchaseRule, read_purchases, summarise
 from threadline.analytics.scores import (
     CHURN_RISK,
@@ -51,6 +52,7 @@ def refresh_scores(
     tags = portrait_scores(db, as_of=now)
     replace_scores(db, SCORE_NAMES, tags, model=PORTRAIT_MODEL, now=now)
     counts["portrait_customers"] = len(tags) // len(SCORE_NAMES)
+    counts["portrait_charts"] = store_portrait_snapshot(db, now=now)
     summaries = summarise(purchases, until=now, unit=DAY)
     try:
         bgnbd = fit_bgnbd(summaries.frequency, summaries.recency, summaries.age)

@@ -66,6 +66,7 @@ _CHUNK = 500
 NO_CUSTOMER_DATA = {
     "rollup_days": "per-day counts and arrays of numbers that rollup_profiles alone links to customers",
     "rollup_state": "how far the dashboards' rollups have read the events",
+    "rollup_portraits": "customers counted per portrait tag and trait value, every customer together",
     "rollup_surveys": "survey answers counted per day, channel and source",
     "segments": "audience definitions",
     "sla_policies": "service targets per priority, tier and channel",

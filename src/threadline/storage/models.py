@@ -1274,6 +1274,18 @@ class RollupSurvey(Base):
     detractors: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class PortraitSnapshot(Base):
+    """One chart of the Insight portrait page for every customer, as the daily scores run found it
+    (threadline.analytics.portrait_snapshots): what an admin's unfiltered page shows that day."""
+
+    __tablename__ = "rollup_portraits"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)  # the dataset's name
+    columns: Mapped[list[str]] = mapped_column(JSONType)
+    rows: Mapped[list[list[Any]]] = mapped_column(JSONType)
+    as_of: Mapped[datetime] = mapped_column(DateTime)
+
+
 class RollupState(Base):
     """How far the rollups have read the events table: every event with id <= `through_event_id` is in
     them. `seen_event_id` is the highest id seen at the last run; on PostgreSQL the next run reads up to

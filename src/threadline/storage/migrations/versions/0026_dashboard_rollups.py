@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 revision = "0026"
 down_revision = "0025"
@@ -58,6 +61,13 @@ def upgrade() -> None:
         sa.Column("detractors", sa.Integer(), nullable=False),
     )
     op.create_table(
+        "rollup_portraits",
+        sa.Column("name", sa.String(60), primary_key=True),
+        sa.Column("columns", JSONType, nullable=False),
+        sa.Column("rows", JSONType, nullable=False),
+        sa.Column("as_of", sa.DateTime(), nullable=False),
+    )
+    op.create_table(
         "rollup_state",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("through_event_id", sa.BigInteger(), nullable=False),
@@ -80,6 +90,7 @@ def downgrade() -> None:
     op.drop_index("ix_profiles_live_first_seen", table_name="profiles")
     op.drop_index("ix_events_name_time", table_name="events")
     op.drop_table("rollup_state")
+    op.drop_table("rollup_portraits")
     op.drop_table("rollup_surveys")
     op.drop_table("rollup_days")
     op.drop_table("rollup_profiles")
