@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -172,9 +173,10 @@ def test_the_command_catches_up_and_rebuilds(
 
 
 @pytest.mark.usefixtures("shop")
-def test_the_daily_portrait_snapshot_is_the_live_page_of_its_moment(db: Database) -> None:
+def test_the_daily_portrait_snapshot_is_the_live_page_of_its_moment(db: Database, http: httpx.Client) -> None:
     """The scores run stores the portrait page for every customer; an admin's unfiltered page of that
     day reads it (noting when), any other view computes live, and both agree at the run's moment."""
+    from tests.test_web_pages import sign_in
     from threadline.analytics.dashboards import page_datasets
     from threadline.analytics.portrait_snapshots import portrait_datasets
     from threadline.analytics.score_runs import refresh_scores
@@ -187,6 +189,10 @@ def test_the_daily_portrait_snapshot_is_the_live_page_of_its_moment(db: Database
     assert {n: d.rows for n, d in stored.items()} == {n: [tuple(r) for r in d.rows] for n, d in live.items()}
     assert all(d.note == "as of 2024-03-31 04:00 UTC (the daily scores run)" for d in stored.values())
     assert sum(n for _, n in stored["portrait_lifecycle_stage"].rows) == 4
+    sign_in(http)
+    page = http.get("/insight/portrait?start=2024-03-01&end=2024-03-31")
+    assert "Every customer as of 2024-03-31 04:00 UTC" in page.text
+    assert "Every customer as of" not in http.get("/insight/portrait?start=2024-03-01&end=2024-03-30").text
     # Another day or a channel filter: live, no note.
     for viewer, filters in (
         (SYSTEM, InsightFilters(date(2024, 3, 1), date(2024, 3, 30))),

@@ -23,6 +23,7 @@ from threadline.analytics.dashboards import PAGES, filters_from, funnel_steps, p
 from threadline.analytics.dataset import Dataset, dataset_csv, dataset_xlsx
 from threadline.analytics.evaluation import Evaluation, Windows, evaluate_models
 from threadline.analytics.portrait import PortraitRules, portrait_of
+from threadline.analytics.portrait_snapshots import SNAPSHOT_NOTE
 from threadline.analytics.purchases import Purchase, PurchaseRule, Summaries, read_purchases, summarise
 from threadline.analytics.recommendations import (
     RECOMMENDATIONS,
@@ -81,6 +82,7 @@ __all__ = [
     "P_ALIVE",
     "RECOMMENDATIONS",
     "REPORT_PAGES",
+    "SNAPSHOT_NOTE",
     "Activity",
     "BgNbd",
     "ChannelSentiment",

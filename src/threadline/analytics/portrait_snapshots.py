@@ -20,6 +20,8 @@ from threadline.analytics.scope import InsightFilters
 from threadline.storage import Database
 from threadline.storage.models import PortraitSnapshot
 
+SNAPSHOT_NOTE = "as of"
+
 
 def portrait_datasets(
     db: Database, viewer: Viewer, filters: InsightFilters, *, until: datetime | None = None
@@ -54,7 +56,7 @@ def stored_portrait(db: Database, viewer: Viewer, filters: InsightFilters) -> di
         found = list(session.scalars(select(PortraitSnapshot).order_by(PortraitSnapshot.name)))
     if not found or found[0].as_of.date() != filters.end or not _same_day(found, filters.end):
         return None
-    note = f"as of {found[0].as_of:%Y-%m-%d %H:%M} UTC (the daily scores run)"
+    note = f"{SNAPSHOT_NOTE} {found[0].as_of:%Y-%m-%d %H:%M} UTC (the daily scores run)"
     return {s.name: Dataset(s.name, tuple(s.columns), [tuple(row) for row in s.rows], note) for s in found}
 
 

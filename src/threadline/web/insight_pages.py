@@ -19,6 +19,7 @@ from fastapi.responses import Response
 
 from threadline.accounts import UserInfo, list_teams, viewer_for
 from threadline.analytics import (
+    SNAPSHOT_NOTE,
     Dataset,
     InsightFilters,
     consistency_report,
@@ -253,7 +254,17 @@ def _page(request: Request, user: UserInfo, page: str) -> Response:
         by_channel=params.get("by_channel") in ("1", "true", "on"),
         report=report,
         error=error,
+        snapshot=_snapshot(datasets) if page == "portrait" else None,
     )
+
+
+def _snapshot(datasets: dict[str, Dataset]) -> str | None:
+    """When the portrait page came from the daily snapshot: its "as of ..." moment."""
+    notes = {d.note for d in datasets.values()}
+    note = notes.pop() if len(notes) == 1 else None
+    if not note or not note.startswith(SNAPSHOT_NOTE):
+        return None
+    return note.removeprefix(SNAPSHOT_NOTE).split(" (")[0].strip()
 
 
 @router.get("/insight")
