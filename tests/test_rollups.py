@@ -86,6 +86,13 @@ def test_rollups_give_the_live_figures(
         assert session.query(RollupDay).count() > 0
     assert _figures(db) == live
     assert [r for r in live[0]] == [("total", 4), ("new", 2), ("active", 3)]  # the shop's figures
+    # A page's charts share their rollup reads and give the same rows as each chart alone.
+    from threadline.analytics.dashboards import OVERVIEW, page_datasets
+
+    page = page_datasets(db, SYSTEM, "overview", RANGES[0], {})
+    assert [page[c(db, SYSTEM, RANGES[0]).name].rows for c in OVERVIEW] == [
+        c(db, SYSTEM, RANGES[0]).rows for c in OVERVIEW
+    ]
 
     # Events after the rollups (the tail), on a new customer and on known ones, count at once.
     web = make_source(db, "website-2", "web")

@@ -26,6 +26,7 @@ from threadline.analytics.metrics import (
     survey_trends,
 )
 from threadline.analytics.portrait_snapshots import portrait_datasets, stored_portrait
+from threadline.analytics.rollup_reads import one_page
 from threadline.analytics.scope import InsightFilters
 from threadline.errors import Invalid
 from threadline.storage import Database
@@ -91,7 +92,8 @@ def page_datasets(
 ) -> dict[str, Dataset]:
     """Every chart of `page` by name."""
     if page == "overview":
-        return {d.name: d for d in (chart(db, viewer, filters) for chart in OVERVIEW)}
+        with one_page():
+            return {d.name: d for d in (chart(db, viewer, filters) for chart in OVERVIEW)}
     if page == "funnel":
         by_channel = params.get("by_channel") in ("1", "true", "on")
         return {"funnel": funnel(db, viewer, filters, funnel_steps(params), by_channel=by_channel)}
