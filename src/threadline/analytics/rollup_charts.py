@@ -37,7 +37,10 @@ def engagement(view: RollupView) -> list[tuple[object, ...]]:
     """Per channel: sessions (customers active on a day, summed over days), then the counted measures."""
     rows: list[tuple[object, ...]] = []
     for channel, group in sorted(_by(view.days, "channel").items(), key=lambda t: str(t[0])):
-        sessions = sum(view.distinct([d.active for d in same]) for same in _by(group, "day").values())
+        sessions = sum(
+            same[0].active_count if len(same) == 1 else view.distinct([d.active for d in same])
+            for same in _by(group, "day").values()
+        )
         total = np.sum([d.counts for d in group], axis=0)
         by_name = dict(zip(COUNTS, (int(v) for v in total), strict=True))
         rows.append(

@@ -51,6 +51,7 @@ class Day:
     revenue: float
     active: Numbers  # customers, as live-customer numbers (may repeat after a merge)
     buyers: Numbers
+    active_count: int  # distinct live customers in `active`
 
     def count(self, name: str) -> int:
         return int(self.counts[COUNTS.index(name)])
@@ -62,6 +63,9 @@ class RollupView:
     size: int  # numbers are below this
 
     def distinct(self, arrays: list[Numbers]) -> int:
+        total = sum(len(a) for a in arrays)
+        if total * 32 < self.size:  # a few numbers: sorting them beats clearing a flag per customer
+            return len(np.unique(np.concatenate(arrays))) if total else 0
         return int(self.members(arrays).sum())
 
     def members(self, arrays: list[Numbers]) -> NDArray[np.bool_]:
@@ -254,15 +258,32 @@ def _rollup_view(
         numbers, canon = _canonical(session, state, {p for f in fresh.values() for p in f.active})
     counted = len(customers) + 4
     nobody = np.zeros(0, dtype=np.int64)
-    days = [
-        Day(
-            r[0], r[1], int(r[2]), np.asarray(r[counted:], dtype=np.int64), float(r[3]),
-            nobody if buyers_only else canon[unpack(r[5])], canon[unpack(r[4])],
-        )
-        for r in rows
-    ]  # fmt: skip
+    moved = canon != np.arange(len(canon), dtype=np.int64)
+    days = []
+    for r in rows:
+        active = nobody if buyers_only else unpack(r[5])
+        days.append(
+            Day(
+                r[0], r[1], int(r[2]), np.asarray(r[counted:], dtype=np.int64), float(r[3]),
+                canon[active], canon[unpack(r[4])], _distinct_live(active, canon, moved),
+            )
+        )  # fmt: skip
     for (day, channel, source_id), got in fresh.items():
-        active = np.asarray([numbers[p] for p in got.active], dtype=np.int64)
-        buyers = np.asarray([numbers[p] for p in got.buyers], dtype=np.int64)
-        days.append(Day(day, channel, source_id, got.counts, got.revenue, canon[active], canon[buyers]))
+        active = canon[np.asarray([numbers[p] for p in got.active], dtype=np.int64)]
+        buyers = canon[np.asarray([numbers[p] for p in got.buyers], dtype=np.int64)]
+        found = len(np.unique(active))
+        days.append(Day(day, channel, source_id, got.counts, got.revenue, active, buyers, found))
     return RollupView(days, len(canon))
+
+
+def _distinct_live(stored: Numbers, canon: Numbers, moved: NDArray[np.bool_]) -> int:
+    """How many live customers a stored (sorted, distinct) array holds once merged-away numbers count as
+    their survivors: the unmoved ones, plus each survivor not among them. No sort of the whole array."""
+    hit = moved[stored]
+    if not hit.any():
+        return len(stored)
+    stay = stored[~hit]
+    survivors = np.unique(canon[stored[hit]])
+    at = np.minimum(np.searchsorted(stay, survivors), max(len(stay) - 1, 0))
+    present = (stay[at] == survivors) if len(stay) else np.zeros(len(survivors), dtype=np.bool_)
+    return len(stay) + int((~present).sum())
