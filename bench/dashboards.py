@@ -72,7 +72,7 @@ def _overview(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     """The whole overview page (its eleven charts, sharing their rollup reads) as one table."""
     charts = page_datasets(db, viewer, "overview", filters, {})
     return Dataset(
-        "overview", ("chart", "row"), [(n, row) for n, d in sorted(charts.items()) for row in d.rows]
+        "overview", ("chart", "row"), [(n, *row) for n, d in sorted(charts.items()) for row in d.rows]
     )
 
 
