@@ -60,7 +60,7 @@ def _consistency(db: Database, viewer: Viewer, filters: InsightFilters) -> Datas
 def _portrait(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     """The portrait page's ten charts as one table: the daily snapshot where it answers, else live (as
     of the snapshot's moment, so the two can be compared)."""
-    if rollup_reads.TAIL_LIMIT >= 0 or filters.channel:  # a channel filter: live in both columns
+    if rollup_reads.TAIL_LIMIT >= 0:
         charts = page_datasets(db, viewer, "portrait", filters, {})
     else:
         charts = portrait_datasets(db, viewer, filters, until=datetime.combine(filters.end, SNAPSHOT_AT))
@@ -158,7 +158,7 @@ def run_backend(backend: common.Backend, args: argparse.Namespace) -> str:
                 if name == "overview_page":
                     how = "the page's 11 charts, rollups shared (CAC live)"
                 if name == "portrait_page":
-                    how = "daily snapshot" if filters.channel is None else "live (a channel filter)"
+                    how = "daily snapshot"
                 worst = max(worst, rolled_ms)
                 print(
                     f"    {label}: {name}: {rolled_ms:,.0f} ms ({how}) vs live {live_ms:,.0f} ms", flush=True

@@ -189,7 +189,7 @@ def test_the_daily_portrait_snapshot_is_the_live_page_of_its_moment(db: Database
     from threadline.analytics.score_runs import refresh_scores
 
     run = datetime(2024, 3, 31, 4, 0)
-    assert refresh_scores(db, now=run)["portrait_charts"] == 10
+    assert refresh_scores(db, now=run)["portrait_charts"] == 50  # every channel, then each of 4
     that_day = InsightFilters(date(2024, 3, 1), date(2024, 3, 31))
     stored = page_datasets(db, SYSTEM, "portrait", that_day, {})
     live = portrait_datasets(db, SYSTEM, that_day, until=run)
@@ -200,9 +200,15 @@ def test_the_daily_portrait_snapshot_is_the_live_page_of_its_moment(db: Database
     page = http.get("/insight/portrait?start=2024-03-01&end=2024-03-31")
     assert "Every customer as of 2024-03-31 04:00 UTC" in page.text
     assert "Every customer as of" not in http.get("/insight/portrait?start=2024-03-01&end=2024-03-30").text
-    # Another day or a channel filter: live, no note.
-    for viewer, filters in (
-        (SYSTEM, InsightFilters(date(2024, 3, 1), date(2024, 3, 30))),
-        (SYSTEM, InsightFilters(date(2024, 3, 1), date(2024, 3, 31), channel="web")),
+    web = InsightFilters(date(2024, 3, 1), date(2024, 3, 31), channel="web")
+    on_web = page_datasets(db, SYSTEM, "portrait", web, {})
+    assert {n: d.rows for n, d in on_web.items()} == {
+        n: [tuple(r) for r in d.rows] for n, d in portrait_datasets(db, SYSTEM, web, until=run).items()
+    }
+    assert all(d.note for d in on_web.values())
+    # Another day or a team filter: live, no note.
+    for filters in (
+        InsightFilters(date(2024, 3, 1), date(2024, 3, 30)),
+        InsightFilters(date(2024, 3, 1), date(2024, 3, 31), team_id=1),
     ):
-        assert all(d.note is None for d in page_datasets(db, viewer, "portrait", filters, {}).values())
+        assert all(d.note is None for d in page_datasets(db, SYSTEM, "portrait", filters, {}).values())

@@ -1280,6 +1280,7 @@ class PortraitSnapshot(Base):
 
     __tablename__ = "rollup_portraits"
 
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)  # "" for every channel
     name: Mapped[str] = mapped_column(String(60), primary_key=True)  # the dataset's name
     columns: Mapped[list[str]] = mapped_column(JSONType)
     rows: Mapped[list[list[Any]]] = mapped_column(JSONType)

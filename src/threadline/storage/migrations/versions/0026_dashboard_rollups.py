@@ -62,6 +62,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "rollup_portraits",
+        sa.Column("channel", sa.String(20), primary_key=True),
         sa.Column("name", sa.String(60), primary_key=True),
         sa.Column("columns", JSONType, nullable=False),
         sa.Column("rows", JSONType, nullable=False),
