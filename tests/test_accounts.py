@@ -236,7 +236,7 @@ def test_session_cookie_is_httponly_and_samesite_lax_and_secure_when_asked(
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
     secure = settings.model_copy(update={"secure_cookies": True})
-    with LiveServer(secure, db, clock) as server, httpx.Client(base_url=server.url) as c:
+    with LiveServer(secure, db, clock) as server, httpx.Client(base_url=server.url, timeout=30) as c:
         # The login form already sets the cookie (its CSRF token); over plain HTTP the client rightly
         # keeps a Secure cookie to itself, so the header is all there is to see.
         response = c.get("/login")

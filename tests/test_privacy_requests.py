@@ -175,7 +175,7 @@ def test_the_api_is_for_admins_and_audited(db: Database, settings: Settings, ser
     customer(db, settings)
     admin = {"Authorization": f"Bearer {make_token(db)}"}
     agent = {"Authorization": f"Bearer {make_token(db, 'agent@example.com', 'agent')}"}
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.get("/api/v1/privacy-requests", headers=agent).status_code == 403
         bad = http.post(
             "/api/v1/privacy-requests", headers=admin, json={"kind": "nope", "subject": "ivy@example.com"}
@@ -208,7 +208,7 @@ def test_the_pages_walk_a_request_through(db: Database, settings: Settings, serv
     profile = customer(db, settings)
     create_user(db, "admin@example.com", "admin", "correct horse battery", now=utcnow())
     create_user(db, "agent@example.com", "agent", "correct horse battery", now=utcnow())
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
         sign_in(http)
         page = http.get("/privacy")
         assert page.status_code == 200
@@ -235,7 +235,7 @@ def test_the_pages_walk_a_request_through(db: Database, settings: Settings, serv
         done = http.post(f"{url}/carry-out", data={"csrf": csrf_of(detail.text)})
         assert done.status_code == 303
         assert "completed" in http.get(url).text
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
         sign_in(http, "agent@example.com")
         assert http.get("/privacy").status_code == 403
 
