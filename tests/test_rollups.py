@@ -19,17 +19,30 @@ from threadline.analytics import rollup_reads
 from threadline.analytics.cohorts import retention_cohorts
 from threadline.analytics.dashboards import OVERVIEW
 from threadline.analytics.dataset import Dataset
+from threadline.analytics.funnels import funnel
 from threadline.analytics.metrics import cac_by_channel, customer_counts, service_times
 from threadline.analytics.rollups import refresh_rollups, reset_rollups
 from threadline.analytics.scope import InsightFilters
 from threadline.config import Settings
 from threadline.storage import Database
-from threadline.storage.models import Merge, Profile, RollupDay, RollupProfile
+from threadline.storage.models import Merge, Profile, RollupDay, RollupEventTimes, RollupProfile
+
+
+def viewed_then_ordered(db: Database, viewer: Any, filters: InsightFilters) -> Dataset:
+    return funnel(db, viewer, filters, ["Product Viewed", "Order Completed", "Order Completed"])
+
+
+def ordered_then_answered_by_channel(db: Database, viewer: Any, filters: InsightFilters) -> Dataset:
+    steps = ["Order Completed", "Survey Answered", "Product Viewed"]
+    return funnel(db, viewer, filters, steps, by_channel=True)
+
 
 # Every overview chart but those reading other tables (CAC: profiles by first sight; service: conversations).
 CHARTS: tuple[Callable[..., Dataset], ...] = (
     *(chart for chart in OVERVIEW if chart not in (cac_by_channel, service_times)),
     retention_cohorts,
+    viewed_then_ordered,
+    ordered_then_answered_by_channel,
 )
 RANGES = (
     InsightFilters(date(2024, 3, 1), date(2024, 3, 31)),
@@ -68,7 +81,7 @@ def test_rollups_give_the_live_figures(
     run = refresh_rollups(db, now=NOW, settled=True)
     assert run.events > 0 and run.behind == 0 and _answered_by_rollups(db)
     with db.read() as session:
-        assert session.query(RollupDay).count() > 0
+        assert session.query(RollupDay).count() > 0 and session.query(RollupEventTimes).count() > 0
     assert _figures(db) == live
     assert [r for r in live[0]] == [("total", 4), ("new", 2), ("active", 3)]  # the shop's figures
     # A page's charts share their rollup reads and give the same rows as each chart alone.
@@ -197,3 +210,65 @@ def test_the_daily_portrait_snapshot_is_the_live_page_of_its_moment(db: Database
         InsightFilters(date(2024, 3, 1), date(2024, 3, 31), team_id=1),
     ):
         assert all(d.note is None for d in page_datasets(db, SYSTEM, "portrait", filters, {}).values())
+
+
+NEW_CUSTOMER_VIEWS = (
+    InsightFilters(date(2024, 3, 1), date(2024, 3, 31)),
+    InsightFilters(date(2024, 3, 1), date(2024, 3, 31), channel="web"),
+    InsightFilters(date(2024, 3, 1), date(2024, 3, 31), channel="app"),
+    InsightFilters(date(2024, 1, 1), date(2024, 4, 5), channel="email"),
+    InsightFilters(date(2024, 4, 5), date(2024, 4, 5), channel="web"),  # the run's day: live (but total)
+)
+
+
+def _new_customer_figures(db: Database) -> list[list[tuple[Any, ...]]]:
+    return [[tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in chart(db, SYSTEM, f).rows]
+            for f in NEW_CUSTOMER_VIEWS for chart in (cac_by_channel, customer_counts)]  # fmt: skip
+
+
+def _live_new_customers(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[Any, ...]]]:
+    from threadline.analytics import first_seen
+
+    with monkeypatch.context() as patched:
+        patched.setattr(first_seen, "snapshot_time", lambda *args: None)
+        return _new_customer_figures(db)
+
+
+@pytest.mark.usefixtures("shop")
+def test_new_customers_from_the_daily_snapshot_are_the_live_figures(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, http: httpx.Client
+) -> None:
+    """CAC's acquired customers and CLV, and customer counts with a channel filter, add the stored days
+    before the scores run's day and count the days from it live; what changed since for customers first
+    seen earlier shows after the next run, and the chart says "as of" when it used the stored days."""
+    from tests.test_web_pages import sign_in
+    from threadline.analytics.first_seen import store_first_seen
+
+    live = _live_new_customers(db, monkeypatch)
+    assert _new_customer_figures(db) == live  # nothing stored yet: live
+    assert cac_by_channel(db, SYSTEM, NEW_CUSTOMER_VIEWS[0]).as_of is None
+    run = datetime(2024, 4, 5, 3, 0)
+    assert store_first_seen(db, now=run) > 0
+    assert _new_customer_figures(db) == live
+    assert cac_by_channel(db, SYSTEM, NEW_CUSTOMER_VIEWS[0]).as_of == run
+    assert customer_counts(db, SYSTEM, NEW_CUSTOMER_VIEWS[1]).as_of == run
+    assert customer_counts(db, SYSTEM, NEW_CUSTOMER_VIEWS[0]).as_of is None  # no channel: always live
+    assert cac_by_channel(db, SYSTEM, NEW_CUSTOMER_VIEWS[4]).as_of is None  # only days from the run's
+    app = {r[0]: r for r in cac_by_channel(db, SYSTEM, NEW_CUSTOMER_VIEWS[0]).rows}["app"]
+    assert app[3:] == (1, 100.0, 250.0, 2.5)  # as tests/test_insight.py finds live
+
+    # A customer first seen on the run's day counts at once.
+    web = make_source(db, "website-3", "web")
+    send(db, settings, web, track("zoe", "Product Viewed", "2024-04-05T08:00:00"))
+    assert _new_customer_figures(db) == _live_new_customers(db, monkeypatch)
+    assert dict(customer_counts(db, SYSTEM, NEW_CUSTOMER_VIEWS[4]).rows)["new"] == 1
+
+    # One first seen before it but stored after it: from the next run (the chart said "as of").
+    send(db, settings, web, track("yan", "Product Viewed", "2024-03-10T08:00:00"))
+    assert _new_customer_figures(db) != _live_new_customers(db, monkeypatch)
+    store_first_seen(db, now=datetime(2024, 4, 5, 9, 0))
+    assert _new_customer_figures(db) == _live_new_customers(db, monkeypatch)
+
+    sign_in(http)
+    page = http.get("/insight?start=2024-03-01&end=2024-03-31")
+    assert "Customers first seen before 2024-04-05 as of 2024-04-05 09:00 UTC" in page.text

@@ -22,6 +22,8 @@ class Dataset:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     # Why a chart is empty or what its numbers leave out ("no service data yet").
     note: str | None = None
+    # When part of the figures come from a daily snapshot (first_seen.py): that snapshot's moment.
+    as_of: datetime | None = None
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -31,7 +33,13 @@ class Dataset:
         return [row[at] for row in self.rows]
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "columns": list(self.columns), "rows": self.records(), "note": self.note}
+        return {
+            "name": self.name,
+            "columns": list(self.columns),
+            "rows": self.records(),
+            "note": self.note,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+        }
 
 
 def _cell(value: Any) -> Any:

@@ -14,13 +14,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, literal, select
+from sqlalchemy import case, distinct, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from threadline.accounts import Viewer
-from threadline.analytics import rollup_charts
+from threadline.analytics import first_seen, rollup_charts
 from threadline.analytics.dataset import Dataset
-from threadline.analytics.expressions import day_of, has_key, month_of
+from threadline.analytics.expressions import day_of, month_of
 from threadline.analytics.measures import (
     APP_OPENED,
     EMAIL_CLICKED,
@@ -35,9 +35,8 @@ from threadline.analytics.scope import InsightFilters, customer_scope, scoped_ev
 from threadline.analytics.surveys import SURVEY_EVENT, answer_counts, on_scale, survey_kind, survey_value
 from threadline.service import MetricsQuery, service_metrics
 from threadline.storage import Database
-from threadline.storage.models import Event, MarketingSpend, Profile, ProfileScore, Source
+from threadline.storage.models import Event, MarketingSpend, Profile, Source
 
-CLV_SCORE = "clv_12m"
 SERVICE_NOTE = "no service conversations in these dates"
 
 
@@ -54,25 +53,30 @@ def customer_counts(db: Database, viewer: Viewer, filters: InsightFilters) -> Da
     """Total (first seen by the end of the range), new (first seen within it) and active (with an event
     within it) customers."""
     filters = filters.checked()
-    live: list[ColumnElement[bool]] = [customer_scope(viewer, filters)]
-    if filters.channel:
-        live.append(has_key(db.dialect, Profile.channels, filters.channel))
-    counted = select(func.count()).select_from(Profile).where(*live)
-    total = counted.where(Profile.first_seen < filters.until).scalar_subquery()
-    new = counted.where(
-        Profile.first_seen >= filters.since, Profile.first_seen < filters.until
-    ).scalar_subquery()
+    as_of: datetime | None = None
+    if filters.channel:  # customers seen on the channel: their channels, per day of first sight
+        total, total_as_of = first_seen.seen_on(db, viewer, filters, filters.channel, since_start=False)
+        new, new_as_of = first_seen.seen_on(db, viewer, filters, filters.channel, since_start=True)
+        as_of = total_as_of or new_as_of
+    else:
+        counted = select(func.count()).select_from(Profile).where(customer_scope(viewer, filters))
+        with db.read() as session:
+            total = int(session.scalar(counted.where(Profile.first_seen < filters.until)) or 0)
+            new = int(
+                session.scalar(
+                    counted.where(Profile.first_seen >= filters.since, Profile.first_seen < filters.until)
+                )
+                or 0
+            )
     view = _view(db, viewer, filters)
     if view is not None:
-        with db.read() as session:
-            row = (*session.execute(select(total, new)).one(), rollup_charts.active(view))
+        active = rollup_charts.active(view)
     else:
-        active = scoped_events(select(func.count(distinct(Event.profile_id))), viewer, filters)
+        stmt = scoped_events(select(func.count(distinct(Event.profile_id))), viewer, filters)
         with db.read() as session:
-            row = session.execute(select(total, new, active.scalar_subquery())).one()
-    return Dataset(
-        "customers", ("measure", "customers"), [("total", row[0]), ("new", row[1]), ("active", row[2])]
-    )
+            active = int(session.scalar(stmt) or 0)
+    rows = [("total", total), ("new", new), ("active", active)]
+    return Dataset("customers", ("measure", "customers"), rows, as_of=as_of)
 
 
 def customers_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
@@ -224,41 +228,11 @@ def revenue_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) ->
     return Dataset("revenue_by_channel", columns, [(c, int(n), float(r), float(r) / n) for c, n, r in rows])
 
 
-def acquisition_channels(viewer: Viewer, filters: InsightFilters) -> Any:
-    """New customers of the range and the channel of their first event (their acquisition channel):
-    the event at the profile's first_seen, found through ix_events_profile_time."""
-    first_event = and_(Event.profile_id == Profile.id, Event.timestamp == Profile.first_seen)
-    return (
-        select(
-            Profile.id.label("profile_id"), func.coalesce(func.min(Event.channel), "unknown").label("channel")
-        )
-        .select_from(Profile)
-        .outerjoin(Event, first_event)
-        .where(
-            customer_scope(viewer, filters),
-            Profile.first_seen >= filters.since,
-            Profile.first_seen < filters.until,
-        )
-        .group_by(Profile.id)
-        .subquery()
-    )
-
-
 def cac_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:
     """Per channel: marketing spend within the range, customers acquired on it, CAC (spend / acquired),
     their average 12-month CLV where clv_12m scores exist, and CLV:CAC."""
     filters = filters.checked()
-    acquired = acquisition_channels(viewer, filters)
-    clv = func.avg(ProfileScore.value)
-    people = (
-        select(acquired.c.channel, func.count(), clv)
-        .select_from(acquired)
-        .outerjoin(
-            ProfileScore,
-            and_(ProfileScore.profile_id == acquired.c.profile_id, ProfileScore.name == CLV_SCORE),
-        )
-        .group_by(acquired.c.channel)
-    )
+    customers, as_of = first_seen.acquired_by_channel(db, viewer, filters)
     spent = (
         select(MarketingSpend.channel, MarketingSpend.currency, func.sum(MarketingSpend.amount))
         .where(
@@ -268,21 +242,20 @@ def cac_by_channel(db: Database, viewer: Viewer, filters: InsightFilters) -> Dat
         .group_by(MarketingSpend.channel, MarketingSpend.currency)
     )
     if filters.channel:
-        people = people.where(acquired.c.channel == filters.channel)
         spent = spent.where(MarketingSpend.channel == filters.channel)
     with db.read() as session:
-        customers = {c: (int(n), None if v is None else float(v)) for c, n, v in session.execute(people)}
         spend = {c: (cur, float(amount)) for c, cur, amount in session.execute(spent)}
     rows = []
     for channel in sorted(set(customers) | set(spend)):
-        count, average_clv = customers.get(channel, (0, None))
+        got = customers.get(channel, first_seen.Acquired())
         currency, amount = spend.get(channel, ("", 0.0))
-        cac = amount / count if count and channel in spend else None
+        cac = amount / got.customers if got.customers and channel in spend else None
+        average_clv = got.average_clv
         ratio = average_clv / cac if average_clv is not None and cac else None
-        rows.append((channel, currency, amount, count, cac, average_clv, ratio))
+        rows.append((channel, currency, amount, got.customers, cac, average_clv, ratio))
     note = None if any(r[5] is not None for r in rows) else "CLV not computed yet (clv_12m scores)"
     columns = ("channel", "currency", "spend", "new_customers", "cac", "average_clv_12m", "clv_to_cac")
-    return Dataset("cac_by_channel", columns, rows, note)
+    return Dataset("cac_by_channel", columns, rows, note, as_of=as_of)
 
 
 def survey_trends(db: Database, viewer: Viewer, filters: InsightFilters) -> Dataset:

@@ -26,8 +26,10 @@ from threadline.accounts import Viewer
 from threadline.analytics.rollups import (
     COUNTS,
     SURVEY_SUMS,
+    TIMES,
     current_moves,
     merge_marks,
+    micros,
     numbers_for,
     read_facts,
     read_surveys,
@@ -36,7 +38,15 @@ from threadline.analytics.rollups import (
 from threadline.analytics.scope import InsightFilters
 from threadline.privacy import ERASED_PROFILE_ID
 from threadline.storage import Database
-from threadline.storage.models import Event, Merge, RollupDay, RollupProfile, RollupState, RollupSurvey
+from threadline.storage.models import (
+    Event,
+    Merge,
+    RollupDay,
+    RollupEventTimes,
+    RollupProfile,
+    RollupState,
+    RollupSurvey,
+)
 
 TAIL_LIMIT = 100_000
 Numbers = NDArray[np.int64]
@@ -287,3 +297,65 @@ def _distinct_live(stored: Numbers, canon: Numbers, moved: NDArray[np.bool_]) ->
     at = np.minimum(np.searchsorted(stay, survivors), max(len(stay) - 1, 0))
     present = (stay[at] == survivors) if len(stay) else np.zeros(len(survivors), dtype=np.bool_)
     return len(stay) + int((~present).sum())
+
+
+@dataclass(frozen=True, slots=True)
+class EventTimes:
+    """Who did each of some event names when, per channel: live-customer numbers (below `size`) and
+    microseconds since 1970, pairwise."""
+
+    found: dict[tuple[str, str], tuple[Numbers, Numbers]]  # (name, channel) -> (numbers, times)
+    size: int
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted({channel for _, channel in self.found})
+
+    def of(self, name: str, channel: str | None) -> tuple[Numbers, Numbers]:
+        """The pairs of `name` on `channel` (None: every channel)."""
+        parts = [got for (n, c), got in self.found.items() if n == name and channel in (None, c)]
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def event_times(db: Database, viewer: Viewer, filters: InsightFilters, names: list[str]) -> EventTimes | None:
+    """Who did each of `names` when within the filters' days and channel, from rollup_event_times and
+    the events after them; None when the rollups cannot answer (see the module's docstring)."""
+    with db.read() as session:
+        state = _ready(session, viewer, filters)
+        if state is None:
+            return None
+        table = RollupEventTimes
+        stored = select(table.name, table.channel, table.numbers, table.times).where(
+            table.day >= filters.start, table.day <= filters.end, table.name.in_(names)
+        )
+        tail = select(Event.name, Event.channel, Event.original_profile_id, Event.timestamp).where(
+            Event.id > state.through_event_id,
+            Event.timestamp >= filters.since,
+            Event.timestamp < filters.until,
+            Event.name.in_(names),
+        )
+        if filters.channel:
+            stored = stored.where(table.channel == filters.channel)
+            tail = tail.where(Event.channel == filters.channel)
+        rows = session.execute(stored).all()
+        fresh = session.execute(tail).all()
+        numbers, canon = _canonical(session, state, {str(r[2]) for r in fresh})
+    parts: dict[tuple[str, str], list[tuple[Numbers, Numbers]]] = {}
+    for name, channel, who, when in rows:
+        times = np.frombuffer(when, dtype=TIMES).astype(np.int64)
+        parts.setdefault((name, channel), []).append((canon[unpack(who)], times))
+    tail_parts: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+    for event_name, event_channel, profile_id, at in fresh:
+        who_list, when_list = tail_parts.setdefault((str(event_name), event_channel), ([], []))
+        who_list.append(numbers[str(profile_id)])
+        when_list.append(micros(at))
+    for key, (who_list, when_list) in tail_parts.items():
+        who_array = canon[np.asarray(who_list, dtype=np.int64)]
+        parts.setdefault(key, []).append((who_array, np.asarray(when_list, dtype=np.int64)))
+    found = {
+        key: (np.concatenate([p[0] for p in got]), np.concatenate([p[1] for p in got]))
+        for key, got in parts.items()
+    }
+    return EventTimes(found, len(canon))

@@ -2,7 +2,9 @@
 
 For each day, channel and source, `rollup_days` holds the counts the dashboards add up (events, page and
 screen views, app opens, emails, messages, orders, revenue) and two sorted arrays of customer numbers:
-who was active and who ordered. Counts add over days; "customers" over a range is the union of the
+who was active and who ordered. `rollup_event_times` holds, per day, event name and channel, who did it
+and when (one pair per event), so funnels over any sequence of names follow customers exactly. Counts
+add over days; "customers" over a range is the union of the
 days' arrays, so distinct counts stay exact for any range. Numbers (`rollup_profiles`) stand for the
 profile an event was first attached to (`original_profile_id`, which a merge does not change): reading
 maps each to today's live customer (rollup_reads.py), so a merge after the rollup is counted as one
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,7 @@ from threadline.storage.models import (
     Merge,
     Profile,
     RollupDay,
+    RollupEventTimes,
     RollupProfile,
     RollupState,
     RollupSurvey,
@@ -125,6 +128,54 @@ def read_facts(session: Session, dialect: str, conditions: Iterable[Any]) -> dic
         if row[4]:
             got.buyers.add(row[3])
     return facts
+
+
+TIMES = np.dtype("<i8")
+EPOCH = datetime(1970, 1, 1)
+TimesKey = tuple[date, str, str]
+
+
+def micros(at: datetime) -> int:
+    """Microseconds since 1970-01-01 (UTC, as events store it): exact, and ordered as the timestamps."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def read_times(session: Session, conditions: Iterable[Any]) -> dict[TimesKey, tuple[list[str], list[int]]]:
+    """Who (original profile ids) did each named event matching `conditions` and when, by day, name
+    and channel."""
+    stmt = select(Event.name, Event.channel, Event.original_profile_id, Event.timestamp).where(
+        *conditions, Event.name.is_not(None)
+    )
+    found: dict[TimesKey, tuple[list[str], list[int]]] = {}
+    for name, channel, profile_id, at in session.execute(stmt):
+        who, when = found.setdefault((at.date(), str(name), channel), ([], []))
+        who.append(profile_id)
+        when.append(micros(at))
+    return found
+
+
+def _store_times(
+    session: Session, found: dict[TimesKey, tuple[list[str], list[int]]], numbers: dict[str, int]
+) -> None:
+    """Appends `found` to rollup_event_times."""
+    days = sorted({key[0] for key in found})
+    existing = {
+        (row.day, row.name, row.channel): row
+        for row in session.scalars(select(RollupEventTimes).where(RollupEventTimes.day.in_(days)))
+    }
+    for key, (who, when) in found.items():
+        new_numbers = np.asarray([numbers[p] for p in who], dtype=NUMBERS).tobytes()
+        new_times = np.asarray(when, dtype=TIMES).tobytes()
+        row = existing.get(key)
+        if row is None:
+            session.add(
+                RollupEventTimes(
+                    day=key[0], name=key[1], channel=key[2], numbers=new_numbers, times=new_times
+                )
+            )
+        else:
+            row.numbers = bytes(row.numbers) + new_numbers
+            row.times = bytes(row.times) + new_times
 
 
 SURVEY_SUMS = ("responses", "score_sum", "satisfied", "promoters", "detractors")
@@ -340,8 +391,11 @@ def refresh_rollups(
         with db.write() as session:
             in_chunk = [Event.id > position, Event.id <= upper]
             facts = read_facts(session, db.dialect, in_chunk)
+            times = read_times(session, in_chunk)
             ids = {p for got in facts.values() for p in got.active}
-            _store(session, facts, numbers_for(session, ids, assign=True))
+            numbers = numbers_for(session, ids | {p for who, _ in times.values() for p in who}, assign=True)
+            _store(session, facts, numbers)
+            _store_times(session, times, numbers)
             _store_surveys(session, read_surveys(session, db.dialect, in_chunk))
             read = sum(int(got.counts[0]) for got in facts.values())
             session.execute(
@@ -362,6 +416,7 @@ def reset_rollups(db: Database, *, now: datetime) -> None:
     with db.write() as session:
         session.execute(delete(RollupDay))
         session.execute(delete(RollupSurvey))
+        session.execute(delete(RollupEventTimes))
         session.execute(delete(RollupProfile))
         session.execute(delete(RollupState))
         _state(session, now)

@@ -1,5 +1,6 @@
 """The daily `analytics.scores` run: refit CLV and churn on the timeline as it is now and rewrite their
-scores, and store every customer's portrait tags (portrait.py) for segments. Each model is fitted and
+scores, and store every customer's portrait tags (portrait.py) for segments; then the portrait page's
+and the new customers' daily snapshots (portrait_snapshots.py, first_seen.py). Each model is fitted and
 written on its own: one without enough data (a new workspace, a shop with no repeat buyers yet) keeps
 its previous scores and does not stop the other.
 
@@ -16,6 +17,7 @@ from threadline.analytics.churn import MODEL_NAME as CHURN_MODEL
 from threadline.analytics.churn import ChurnDefinition, NotEnoughHistory, score_churn
 from threadline.analytics.churn_features import LOOKBACK_DAYS, read_activity, read_survey_answers
 from threadline.analytics.clv import NotEnoughPurchases, customer_value, fit_bgnbd, fit_gamma_gamma
+from threadline.analytics.first_seen import store_first_seen
 from threadline.analytics.portrait import PORTRAIT_MODEL, SCORE_NAMES, portrait_scores
 from threadline.analytics.portrait_snapshots import store_portrait_snapshot
 from threadline.analytics.purchases import DAY, PurchaseRule, read_purchases, summarise
@@ -78,6 +80,8 @@ def refresh_scores(
         replace_scores(db, CLV_SCORES, scores, model=CLV_MODEL, now=now)
         counts["clv_customers"] = len(summaries)
         log.info("CLV refitted: BG/NBD %s, Gamma-Gamma p=%.3g q=%.3g", params, spend.p, spend.q)
+    # After CLV: the new customers' stored days hold their fresh average CLV (first_seen.py).
+    counts["first_seen_days"] = store_first_seen(db, now=now)
 
     definition = settings.churn
     since = now - timedelta(days=definition.horizon_days + LOOKBACK_DAYS)

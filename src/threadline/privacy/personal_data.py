@@ -65,6 +65,9 @@ _CHUNK = 500
 
 NO_CUSTOMER_DATA = {
     "rollup_days": "per-day counts and arrays of numbers that rollup_profiles alone links to customers",
+    "rollup_event_times": "per-day event names, numbers and times; rollup_profiles alone links numbers to "
+    "customers",
+    "rollup_first_seen": "customers counted per day of first sight and channel, with their CLV summed",
     "rollup_state": "how far the dashboards' rollups have read the events",
     "rollup_portraits": "customers counted per portrait tag and trait value, every customer together",
     "rollup_surveys": "survey answers counted per day, channel and source",

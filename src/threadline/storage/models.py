@@ -1257,6 +1257,37 @@ class RollupDay(Base):
     buyers: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class RollupEventTimes(Base):
+    """One day's events of one name on a channel, one pair per event: who (RollupProfile numbers,
+    little-endian uint32) and when (microseconds since 1970-01-01 UTC, little-endian int64), in the
+    order read. Funnels over any sequence of event names follow customers through these exactly."""
+
+    __tablename__ = "rollup_event_times"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    numbers: Mapped[bytes] = mapped_column(LargeBinary)
+    times: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RollupFirstSeen(Base):
+    """Live customers first seen on one day, per channel, as of the daily scores run (`as_of`; the rows
+    cover the days before it): `acquired` on the channel (their first event's; "unknown" when it is gone)
+    with the sum and count of their clv_12m scores, and `seen_on` the channel at all (profiles.channels).
+    CAC and customer counts with a channel filter add these instead of reading every profile."""
+
+    __tablename__ = "rollup_first_seen"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    acquired: Mapped[int] = mapped_column(Integer, default=0)
+    clv_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    clv_customers: Mapped[int] = mapped_column(Integer, default=0)
+    seen_on: Mapped[int] = mapped_column(Integer, default=0)
+    as_of: Mapped[datetime] = mapped_column(DateTime)
+
+
 class RollupSurvey(Base):
     """One day's survey answers on a channel from a source, per survey (csat, nps, ces): the sums that
     CSAT, NPS and CES are computed from (threadline.analytics.surveys)."""
