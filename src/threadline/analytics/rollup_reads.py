@@ -92,6 +92,13 @@ def usable(viewer: Viewer, filters: InsightFilters) -> bool:
     return viewer.scope == "all" and not filters.narrows_customers
 
 
+def _by_id(db: Database, column: Any) -> Any:
+    """`column` in a condition on the tail (events after the rollups, at most TAIL_LIMIT of them), which
+    must be read by id. SQLite's planner would rather skip-scan ix_events_name_time over the whole date
+    range (0.5 s at 10,000,000 events, to find none); coalesce(c, c) is the same value but no index."""
+    return func.coalesce(column, column) if db.dialect == "sqlite" else column
+
+
 def _tail_too_long(session: Session, through: int) -> bool:
     waiting = select(Event.id).where(Event.id > through).limit(TAIL_LIMIT + 1).subquery()
     return int(session.scalar(select(func.count()).select_from(waiting)) or 0) > TAIL_LIMIT
@@ -184,12 +191,12 @@ def survey_sums(
         )
         tail = [
             Event.id > state.through_event_id,
-            Event.timestamp >= filters.since,
-            Event.timestamp < filters.until,
+            _by_id(db, Event.timestamp) >= filters.since,
+            _by_id(db, Event.timestamp) < filters.until,
         ]
         if filters.channel:
             stored = stored.where(RollupSurvey.channel == filters.channel)
-            tail.append(Event.channel == filters.channel)
+            tail.append(_by_id(db, Event.channel) == filters.channel)
         found = [
             ((r.day, r.survey), np.asarray([float(getattr(r, name)) for name in SURVEY_SUMS]))
             for r in session.scalars(stored)
@@ -256,13 +263,14 @@ def _rollup_view(
         stored = select(
             RollupDay.day, RollupDay.channel, RollupDay.source_id, RollupDay.revenue, *customers, *columns
         ).where(RollupDay.day < until)
-        tail = [Event.id > state.through_event_id, Event.timestamp < datetime.combine(until, time.min)]
+        at = _by_id(db, Event.timestamp)
+        tail = [Event.id > state.through_event_id, at < datetime.combine(until, time.min)]
         if since is not None:
             stored = stored.where(RollupDay.day >= since)
-            tail.append(Event.timestamp >= datetime.combine(since, time.min))
+            tail.append(at >= datetime.combine(since, time.min))
         if filters.channel:
             stored = stored.where(RollupDay.channel == filters.channel)
-            tail.append(Event.channel == filters.channel)
+            tail.append(_by_id(db, Event.channel) == filters.channel)
         rows = session.execute(stored).all()
         fresh = read_facts(session, db.dialect, tail)
         numbers, canon = _canonical(session, state, {p for f in fresh.values() for p in f.active})
@@ -332,13 +340,13 @@ def event_times(db: Database, viewer: Viewer, filters: InsightFilters, names: li
         )
         tail = select(Event.name, Event.channel, Event.original_profile_id, Event.timestamp).where(
             Event.id > state.through_event_id,
-            Event.timestamp >= filters.since,
-            Event.timestamp < filters.until,
-            Event.name.in_(names),
+            _by_id(db, Event.timestamp) >= filters.since,
+            _by_id(db, Event.timestamp) < filters.until,
+            _by_id(db, Event.name).in_(names),
         )
         if filters.channel:
             stored = stored.where(table.channel == filters.channel)
-            tail = tail.where(Event.channel == filters.channel)
+            tail = tail.where(_by_id(db, Event.channel) == filters.channel)
         rows = session.execute(stored).all()
         fresh = session.execute(tail).all()
         numbers, canon = _canonical(session, state, {str(r[2]) for r in fresh})
