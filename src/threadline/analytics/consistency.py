@@ -22,7 +22,7 @@ from sqlalchemy import Float, String, and_, case, cast, func, literal_column, se
 
 from threadline.accounts import Viewer
 from threadline.analytics.dataset import Dataset
-from threadline.analytics.expressions import days_between, json_text, month_of
+from threadline.analytics.expressions import days_between, json_text, month_of, unindexed
 from threadline.analytics.scope import InsightFilters, scoped_events
 from threadline.analytics.surveys import SURVEY_EVENT, experience_of_answer, on_scale
 from threadline.storage import Database
@@ -82,20 +82,13 @@ def _observations(dialect: str, viewer: Viewer, filters: InsightFilters) -> Any:
     )
     sentiments = select(*columns("sentiment", (EventSentiment.score + 1.0) * 50.0)).select_from(Event)
     sentiments = sentiments.join(EventSentiment, EventSentiment.event_id == Event.id)
-    if dialect == "sqlite":
-        # Scored events are few beside all events: read them and find each event by id. SQLite's planner
-        # would rather skip-scan ix_events_name_time over every event of the range (3 s at 10,000,000
-        # events with a channel filter); coalesce(c, c) is the same value but no index.
-        at, channel = (
-            func.coalesce(Event.timestamp, Event.timestamp),
-            func.coalesce(Event.channel, Event.channel),
-        )
-        sentiments = sentiments.where(at >= filters.since, at < filters.until)
-        if filters.channel:
-            sentiments = sentiments.where(channel == filters.channel)
-        sentiments = scoped_events(sentiments, viewer, filters, in_range=False, channel=False)
-    else:
-        sentiments = scoped_events(sentiments, viewer, filters)
+    # Scored events are few beside all events: SQLite reads them and finds each event by id, not every
+    # event of the range (3 s at 10,000,000 events with a channel filter).
+    at = unindexed(dialect, Event.timestamp)
+    sentiments = sentiments.where(at >= filters.since, at < filters.until)
+    if filters.channel:
+        sentiments = sentiments.where(unindexed(dialect, Event.channel) == filters.channel)
+    sentiments = scoped_events(sentiments, viewer, filters, in_range=False, channel=False)
     complaints = scoped_events(
         select(*columns("complaint", literal_column("0.0"))), viewer, filters, names=COMPLAINT_EVENTS
     )

@@ -86,3 +86,11 @@ def days_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
     if dialect == "postgresql":
         return func.date_part(_quoted("epoch"), later - earlier) / 86400.0
     return func.julianday(later) - func.julianday(earlier)
+
+
+def unindexed(dialect: str, column: Any) -> Any:
+    """`column` as SQLite's planner cannot use an index on (coalesce(c, c) is the same value), for a
+    condition that must not lead the plan: SQLite would rather skip-scan ix_events_name_time over a whole
+    date range than read a few events by id (the rollups' tail) or through a small table (scored events).
+    PostgreSQL plans these well: unchanged there."""
+    return func.coalesce(column, column) if dialect == "sqlite" else column

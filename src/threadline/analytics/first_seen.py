@@ -25,10 +25,10 @@ from threadline.accounts import Viewer
 from threadline.analytics.expressions import day_of, has_key
 from threadline.analytics.rollup_reads import usable
 from threadline.analytics.scope import InsightFilters, customer_scope
+from threadline.analytics.scores import CLV_12M
 from threadline.storage import Database
 from threadline.storage.models import Event, Profile, ProfileScore, RollupFirstSeen, Source
 
-CLV_SCORE = "clv_12m"
 UNKNOWN_CHANNEL = "unknown"
 
 
@@ -48,6 +48,20 @@ def acquisitions(viewer: Viewer, filters: InsightFilters, *, since: datetime | N
         .where(customer_scope(viewer, filters), *in_range)
         .group_by(Profile.id, Profile.first_seen)
         .subquery()
+    )
+
+
+def _with_clv(acquired: Any, *keys: Any) -> Any:
+    """Per `keys`: the acquired customers, the sum of their clv_12m scores and how many have one."""
+    clv = ProfileScore.value
+    return (
+        select(*keys, func.count(), func.coalesce(func.sum(clv), 0.0), func.count(clv))
+        .select_from(acquired)
+        .outerjoin(
+            ProfileScore,
+            and_(ProfileScore.profile_id == acquired.c.profile_id, ProfileScore.name == CLV_12M),
+        )
+        .group_by(*keys)
     )
 
 
@@ -71,16 +85,7 @@ def _acquired_live(
     db: Database, viewer: Viewer, filters: InsightFilters, since: datetime, until: datetime
 ) -> dict[str, Acquired]:
     acquired = acquisitions(viewer, filters, since=since, until=until)
-    stmt = (
-        select(acquired.c.channel, func.count(), func.coalesce(func.sum(ProfileScore.value), 0.0))
-        .add_columns(func.count(ProfileScore.value))
-        .select_from(acquired)
-        .outerjoin(
-            ProfileScore,
-            and_(ProfileScore.profile_id == acquired.c.profile_id, ProfileScore.name == CLV_SCORE),
-        )
-        .group_by(acquired.c.channel)
-    )
+    stmt = _with_clv(acquired, acquired.c.channel)
     if filters.channel:
         stmt = stmt.where(acquired.c.channel == filters.channel)
     found: dict[str, Acquired] = {}
@@ -91,23 +96,20 @@ def _acquired_live(
 
 
 def _seen_on_live(
-    db: Database,
-    viewer: Viewer,
-    filters: InsightFilters,
-    channel: str,
-    since: datetime | None,
-    until: datetime,
-) -> int:
-    stmt = (
-        select(func.count())
-        .select_from(Profile)
-        .where(customer_scope(viewer, filters), has_key(db.dialect, Profile.channels, channel))
-        .where(Profile.first_seen < until)
+    db: Database, viewer: Viewer, filters: InsightFilters, channel: str, since: datetime | None
+) -> tuple[int, int]:
+    """Customers seen on `channel` first seen from `since` (None: ever) to the end of the range, and
+    those of them first seen within the range."""
+    first = Profile.first_seen
+    stmt = select(func.count(), func.coalesce(func.sum(case((first >= filters.since, 1), else_=0)), 0))
+    stmt = stmt.where(
+        customer_scope(viewer, filters), has_key(db.dialect, Profile.channels, channel), first < filters.until
     )
     if since is not None:
-        stmt = stmt.where(Profile.first_seen >= since)
+        stmt = stmt.where(first >= since)
     with db.read() as session:
-        return int(session.scalar(stmt) or 0)
+        total, new = session.execute(stmt).one()
+    return int(total or 0), int(new or 0)
 
 
 def _midnight(day: date) -> datetime:
@@ -164,26 +166,24 @@ def acquired_by_channel(
 
 
 def seen_on(
-    db: Database, viewer: Viewer, filters: InsightFilters, channel: str, *, since_start: bool
-) -> tuple[int, datetime | None]:
-    """Customers seen on `channel` first seen by the end of the range (`since_start`: within it); and
-    the snapshot's time when stored days were used."""
-    start = filters.start if since_start else None
+    db: Database, viewer: Viewer, filters: InsightFilters, channel: str
+) -> tuple[int, int, datetime | None]:
+    """Customers seen on `channel` first seen by the end of the range, and those first seen within it;
+    and the snapshot's time when stored days were used (always, for the first figure)."""
     as_of = snapshot_time(db, viewer, filters)
     if as_of is None:
-        return _seen_on_live(
-            db, viewer, filters, channel, filters.since if since_start else None, filters.until
-        ), None
-    stored = select(func.coalesce(func.sum(RollupFirstSeen.seen_on), 0)).where(
-        *_stored_days(start, filters.end, as_of), RollupFirstSeen.channel == channel
-    )
+        return (*_seen_on_live(db, viewer, filters, channel, None), None)
+    in_range = case((RollupFirstSeen.day >= filters.start, RollupFirstSeen.seen_on), else_=0)
+    stored = select(
+        func.coalesce(func.sum(RollupFirstSeen.seen_on), 0), func.coalesce(func.sum(in_range), 0)
+    ).where(*_stored_days(None, filters.end, as_of), RollupFirstSeen.channel == channel)
     with db.read() as session:
-        count = int(session.scalar(stored) or 0)
-    since = _midnight(as_of.date()) if start is None else max(filters.since, _midnight(as_of.date()))
+        total, new = (int(n or 0) for n in session.execute(stored).one())
+    since = _midnight(as_of.date())
     if since < filters.until:
-        count += _seen_on_live(db, viewer, filters, channel, since, filters.until)
-    used = start is None or start < as_of.date()
-    return count, as_of if used else None
+        live_total, live_new = _seen_on_live(db, viewer, filters, channel, since)
+        total, new = total + live_total, new + live_new
+    return total, new, as_of
 
 
 def store_first_seen(db: Database, *, now: datetime) -> int:
@@ -193,16 +193,7 @@ def store_first_seen(db: Database, *, now: datetime) -> int:
     today = _midnight(now.date())
     acquired = acquisitions(viewer, everyone, since=None, until=today)
     day = day_of(db.dialect, acquired.c.first_seen)
-    by_acquisition = (
-        select(day, acquired.c.channel, func.count(), func.coalesce(func.sum(ProfileScore.value), 0.0))
-        .add_columns(func.count(ProfileScore.value))
-        .select_from(acquired)
-        .outerjoin(
-            ProfileScore,
-            and_(ProfileScore.profile_id == acquired.c.profile_id, ProfileScore.name == CLV_SCORE),
-        )
-        .group_by(day, acquired.c.channel)
-    )
+    by_acquisition = _with_clv(acquired, day, acquired.c.channel)
     rows: dict[tuple[date, str], dict[str, Any]] = {}
 
     def row(day_value: Any, channel: str) -> dict[str, Any]:

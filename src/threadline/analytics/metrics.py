@@ -55,19 +55,15 @@ def customer_counts(db: Database, viewer: Viewer, filters: InsightFilters) -> Da
     filters = filters.checked()
     as_of: datetime | None = None
     if filters.channel:  # customers seen on the channel: their channels, per day of first sight
-        total, total_as_of = first_seen.seen_on(db, viewer, filters, filters.channel, since_start=False)
-        new, new_as_of = first_seen.seen_on(db, viewer, filters, filters.channel, since_start=True)
-        as_of = total_as_of or new_as_of
+        total, new, as_of = first_seen.seen_on(db, viewer, filters, filters.channel)
     else:
         counted = select(func.count()).select_from(Profile).where(customer_scope(viewer, filters))
+        in_total = counted.where(Profile.first_seen < filters.until).scalar_subquery()
+        in_range = counted.where(
+            Profile.first_seen >= filters.since, Profile.first_seen < filters.until
+        ).scalar_subquery()
         with db.read() as session:
-            total = int(session.scalar(counted.where(Profile.first_seen < filters.until)) or 0)
-            new = int(
-                session.scalar(
-                    counted.where(Profile.first_seen >= filters.since, Profile.first_seen < filters.until)
-                )
-                or 0
-            )
+            total, new = session.execute(select(in_total, in_range)).one()
     view = _view(db, viewer, filters)
     if view is not None:
         active = rollup_charts.active(view)
